@@ -1,0 +1,529 @@
+//! Encode/decode orchestration: image -> y, z -> bytes, and back.
+//!
+//! The transforms (g_a, h_a, g_s) may run on a GPU and in bf16. The parameter path
+//! (h_s, context model, entropy parameters) always runs on the CPU in f32 with one
+//! thread, and the encoder computes it exactly as the decoder will: from tensors
+//! built the same way from the same integers.
+
+use crate::entropy::factorized::FactorizedPrior;
+use crate::entropy::mixture::{MixtureModel, QuantParams, RAW_PARAMS};
+use crate::entropy::{self, Decoder, Encoder, VALUE_LIMIT};
+use crate::format::{self, ContextMode, FrameHeader, SectionKind};
+use crate::image::{self, Image};
+use crate::model::weights::{self, Storage};
+use crate::model::{ModelConfig, Network, Precision, context};
+use crate::{Error, hex};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor, nn::VarStore};
+
+/// Name of the model shipped under `models/`.
+pub const DEFAULT_MODEL: &str = "gllmm-default";
+
+/// Where the transforms run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// CUDA when available, else CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda),
+            _ => Err(format!("unknown device {s:?} (auto, cpu, cuda)")),
+        }
+    }
+}
+
+/// How a [`Codec`] runs; fixed for its lifetime.
+#[derive(Clone, Debug)]
+pub struct CodecOptions {
+    pub device: DeviceChoice,
+    /// Threads for the transforms (0: libtorch's default).
+    pub threads: usize,
+    /// Precision of g_a and g_s. Encoder and decoder reconstructions agree bit for
+    /// bit only when both use the same.
+    pub precision: Precision,
+}
+
+impl Default for CodecOptions {
+    fn default() -> Self {
+        Self {
+            device: DeviceChoice::Auto,
+            threads: 0,
+            precision: Precision::F32,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EncodeOptions {
+    /// 0..=100, continuous; higher is better quality and more bits.
+    pub quality: f64,
+    pub context: ContextMode,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        Self {
+            quality: 50.0,
+            context: ContextMode::Checkerboard,
+        }
+    }
+}
+
+/// A loaded model, ready to encode and decode.
+pub struct Codec {
+    /// Parameter-path copy: CPU, f32.
+    cpu: Network,
+    _cpu_vs: VarStore,
+    /// Transform copy on the GPU, when one is used.
+    gpu: Option<(Network, VarStore)>,
+    prior: FactorizedPrior,
+    name: String,
+    hash: [u8; 16],
+    metadata: HashMap<String, String>,
+    options: CodecOptions,
+}
+
+/// Latents of one frame, as integers.
+struct Latents {
+    z: Vec<i32>,
+    z_shape: [i64; 3],
+    y: Vec<i32>,
+    y_shape: [i64; 3],
+}
+
+impl Latents {
+    fn checksum(&self) -> u32 {
+        let mut h = crc32fast::Hasher::new();
+        for v in self.z.iter().chain(&self.y) {
+            h.update(&v.to_le_bytes());
+        }
+        h.finalize()
+    }
+}
+
+/// Codes one y symbol: the encoder writes the known value, the decoder reads it.
+trait SymbolSink {
+    fn code(&mut self, index: usize, q: &QuantParams) -> Result<i32, Error>;
+}
+
+struct EncodeSink<'a> {
+    enc: Encoder,
+    values: &'a [i32],
+    /// Parameters and values in coding order, to check the coder afterwards.
+    coded: Vec<(QuantParams, i32)>,
+}
+
+impl SymbolSink for EncodeSink<'_> {
+    fn code(&mut self, index: usize, q: &QuantParams) -> Result<i32, Error> {
+        let v = self.values[index];
+        entropy::encode_symbol(&mut self.enc, &MixtureModel::new(q), v)?;
+        self.coded.push((*q, v));
+        Ok(v)
+    }
+}
+
+struct DecodeSink<'a> {
+    dec: Decoder<'a>,
+}
+
+impl SymbolSink for DecodeSink<'_> {
+    fn code(&mut self, _index: usize, q: &QuantParams) -> Result<i32, Error> {
+        let v = entropy::decode_symbol(&mut self.dec, &MixtureModel::new(q))?;
+        self.dec.check()?;
+        Ok(v)
+    }
+}
+
+fn ints_to_tensor(v: &[i32], shape: [i64; 3]) -> Tensor {
+    Tensor::from_slice(v).to_kind(Kind::Float).view([1, shape[0], shape[1], shape[2]])
+}
+
+fn tensor_to_ints(t: &Tensor) -> Result<Vec<i32>, Error> {
+    let t = t
+        .to_device(Device::Cpu)
+        .round()
+        .clamp(-f64::from(VALUE_LIMIT), f64::from(VALUE_LIMIT))
+        .to_kind(Kind::Int)
+        .flatten(0, -1);
+    Ok(Vec::<i32>::try_from(t)?)
+}
+
+fn tensor_to_f32(t: &Tensor) -> Result<Vec<f32>, Error> {
+    Ok(Vec::<f32>::try_from(t.to_device(Device::Cpu).contiguous().flatten(0, -1))?)
+}
+
+/// Restores libtorch's thread count when dropped.
+struct Threads(i32);
+
+impl Threads {
+    fn set(n: usize) -> Self {
+        let old = tch::get_num_threads();
+        if n > 0 {
+            tch::set_num_threads(n as i32);
+        }
+        Threads(old)
+    }
+}
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        tch::set_num_threads(self.0);
+    }
+}
+
+impl Codec {
+    /// Loads a model from a safetensors file, or from a directory holding `model.safetensors`.
+    pub fn load(path: &Path, options: &CodecOptions) -> Result<Self, Error> {
+        let file = if path.is_dir() { path.join("model.safetensors") } else { path.to_path_buf() };
+        let bytes = std::fs::read(&file).map_err(|e| Error::Model(format!("cannot read {}: {e}", file.display())))?;
+        let name = file
+            .parent()
+            .filter(|_| file.file_name().is_some_and(|n| n == "model.safetensors"))
+            .and_then(|p| p.file_name())
+            .or_else(|| file.file_stem())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        Self::from_bytes(&bytes, &name, options)
+    }
+
+    /// Loads a model by name (searching [`model_dirs`]) or by path.
+    pub fn load_named(name_or_path: &str, options: &CodecOptions) -> Result<Self, Error> {
+        let p = Path::new(name_or_path);
+        if p.exists() {
+            return Self::load(p, options);
+        }
+        for dir in model_dirs() {
+            let cand = dir.join(name_or_path).join("model.safetensors");
+            if cand.exists() {
+                return Self::load(&cand, options);
+            }
+        }
+        let searched: Vec<String> = model_dirs().iter().map(|d| d.display().to_string()).collect();
+        Err(Error::Model(format!(
+            "model {name_or_path:?} not found (not a path, and not in {})",
+            searched.join(", ")
+        )))
+    }
+
+    /// Loads the shipped default model.
+    pub fn load_default(options: &CodecOptions) -> Result<Self, Error> {
+        Self::load_named(DEFAULT_MODEL, options)
+    }
+
+    /// Loads a model from the bytes of a weights file.
+    pub fn from_bytes(bytes: &[u8], name: &str, options: &CodecOptions) -> Result<Self, Error> {
+        let wf = weights::deserialize(bytes)?;
+        let prior = wf
+            .prior
+            .ok_or_else(|| Error::Model("weights have no frozen z prior; run `gllmm export` first".into()))?;
+        if name.len() > format::MAX_NAME_LEN {
+            return Err(Error::Model("model name longer than 64 bytes".into()));
+        }
+        let cpu_vs = VarStore::new(Device::Cpu);
+        let cpu = Network::new(&cpu_vs.root(), &wf.config);
+        weights::apply(&cpu_vs, &wf.tensors)?;
+        let device = match options.device {
+            DeviceChoice::Cpu => Device::Cpu,
+            DeviceChoice::Auto => Device::cuda_if_available(),
+            DeviceChoice::Cuda => {
+                if !tch::Cuda::is_available() {
+                    return Err(Error::Device("CUDA requested but no CUDA device is available".into()));
+                }
+                Device::Cuda(0)
+            }
+        };
+        let gpu = if device != Device::Cpu {
+            let vs = VarStore::new(device);
+            let net = Network::new(&vs.root(), &wf.config);
+            weights::apply(&vs, &wf.tensors)?;
+            Some((net, vs))
+        } else {
+            None
+        };
+        Ok(Self {
+            cpu,
+            _cpu_vs: cpu_vs,
+            gpu,
+            prior,
+            name: name.to_owned(),
+            hash: wf.hash,
+            metadata: wf.metadata,
+            options: options.clone(),
+        })
+    }
+
+    /// A randomly initialised model (seeded), frozen and round-tripped through its
+    /// f16 file form exactly as a shipped model would be. For tests and benchmarks.
+    pub fn random(config: &ModelConfig, seed: i64, options: &CodecOptions) -> Result<Self, Error> {
+        let bytes = random_weights(config, seed)?;
+        Self::from_bytes(&bytes, &format!("random-{seed}"), options)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn hash(&self) -> [u8; 16] {
+        self.hash
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.cpu.config
+    }
+
+    pub fn metadata(&self) -> &HashMap<String, String> {
+        &self.metadata
+    }
+
+    pub fn device(&self) -> Device {
+        self.gpu.as_ref().map_or(Device::Cpu, |(_, vs)| vs.device())
+    }
+
+    fn transforms(&self) -> &Network {
+        self.gpu.as_ref().map_or(&self.cpu, |(n, _)| n)
+    }
+
+    /// Encodes one picture into one frame.
+    pub fn encode(&self, img: &Image, opts: &EncodeOptions) -> Result<Vec<u8>, Error> {
+        self.encode_inner(img, opts, false).map(|(b, _)| b)
+    }
+
+    /// Encodes and also returns the picture the decoder will reconstruct.
+    pub fn encode_and_reconstruct(&self, img: &Image, opts: &EncodeOptions) -> Result<(Vec<u8>, Image), Error> {
+        self.encode_inner(img, opts, true)
+            .map(|(b, r)| (b, r.expect("reconstruction requested")))
+    }
+
+    fn encode_inner(&self, img: &Image, opts: &EncodeOptions, reconstruct: bool) -> Result<(Vec<u8>, Option<Image>), Error> {
+        let img = Image::new(img.width, img.height, img.layout, img.data.clone())?;
+        if !opts.quality.is_finite() || !(0.0..=100.0).contains(&opts.quality) {
+            return Err(Error::InvalidInput(format!("quality {} outside 0..=100", opts.quality)));
+        }
+        let _g = tch::no_grad_guard();
+        let quality = opts.quality as f32;
+        let q = f64::from(quality);
+        let (y, z) = {
+            let _t = Threads::set(self.options.threads);
+            let net = self.transforms();
+            let x = image::to_tensor(&img).to_device(self.device());
+            let y = net.g_a.forward(&x, self.options.precision) * net.gain(q);
+            let z = net.h_a.forward(&y);
+            (y, z)
+        };
+        let ys = y.size();
+        let zs = z.size();
+        let mut lat = Latents {
+            z: tensor_to_ints(&z)?,
+            z_shape: [zs[1], zs[2], zs[3]],
+            y: tensor_to_ints(&y)?,
+            y_shape: [ys[1], ys[2], ys[3]],
+        };
+        // Parameter path: CPU, f32, one thread, the decoder's exact procedure.
+        let _t = Threads::set(1);
+        let mut zenc = Encoder::new();
+        self.code_z(&lat, |ch, v| entropy::encode_symbol(&mut zenc, &self.prior.channels[ch], v).map(|_| v))?;
+        let z_bytes = zenc.finish();
+        let hyper = self.cpu.h_s.forward(&ints_to_tensor(&lat.z, lat.z_shape));
+        let mut sink = EncodeSink {
+            enc: Encoder::new(),
+            values: &lat.y,
+            coded: Vec::with_capacity(lat.y.len()),
+        };
+        let coded = self.code_y(&hyper, opts.context, lat.y_shape, &mut sink)?;
+        let check = std::mem::take(&mut sink.coded);
+        let y_bytes = sink.enc.finish();
+        // Check the coder: the decoder must read back exactly these latents.
+        let mut dec = Decoder::new(&y_bytes);
+        for (q, v) in &check {
+            if entropy::decode_symbol(&mut dec, &MixtureModel::new(q))? != *v {
+                return Err(Error::LatentMismatch);
+            }
+        }
+        lat.y = coded;
+        let header = FrameHeader {
+            colour: img.layout,
+            context: opts.context,
+            quality,
+            width: img.width,
+            height: img.height,
+            latent_crc: lat.checksum(),
+            model_hash: self.hash,
+            model_name: self.name.clone(),
+            sections: vec![],
+        };
+        let bytes = format::write_frame(&header, &[(SectionKind::Z, &z_bytes), (SectionKind::Y, &y_bytes)])?;
+        drop(_t);
+        let recon = if reconstruct { Some(self.synthesize(&lat, &header)?) } else { None };
+        Ok((bytes, recon))
+    }
+
+    /// Decodes one frame (the first in `data`; trailing bytes are ignored).
+    pub fn decode(&self, data: &[u8]) -> Result<Image, Error> {
+        let (frame, _) = format::read_frame(data)?;
+        let h = &frame.header;
+        if h.model_hash != self.hash {
+            return Err(Error::ModelMismatch {
+                stream_name: h.model_name.clone(),
+                stream_hash: hex(&h.model_hash),
+                model_name: self.name.clone(),
+                model_hash: hex(&self.hash),
+            });
+        }
+        let _g = tch::no_grad_guard();
+        let (hp, wp) = (image::padded(h.height), image::padded(h.width));
+        let m = self.cpu.config.m;
+        let nz = self.cpu.config.nz;
+        let z_shape = [nz, hp / 64, wp / 64];
+        let y_shape = [m, hp / 16, wp / 16];
+        let mut lat = Latents {
+            z: vec![0; (z_shape[0] * z_shape[1] * z_shape[2]) as usize],
+            z_shape,
+            y: Vec::new(),
+            y_shape,
+        };
+        let z_data = frame
+            .section(SectionKind::Z)
+            .ok_or(Error::Format(format::FormatError::Invalid("no z section")))?;
+        let y_data = frame
+            .section(SectionKind::Y)
+            .ok_or(Error::Format(format::FormatError::Invalid("no y section")))?;
+        let _t = Threads::set(1);
+        let mut zdec = Decoder::new(z_data);
+        let mut z = std::mem::take(&mut lat.z);
+        let mut k = 0;
+        self.code_z(&lat, |ch, _| {
+            let v = entropy::decode_symbol(&mut zdec, &self.prior.channels[ch])?;
+            z[k] = v;
+            k += 1;
+            Ok(v)
+        })?;
+        zdec.finish()?;
+        lat.z = z;
+        let hyper = self.cpu.h_s.forward(&ints_to_tensor(&lat.z, lat.z_shape));
+        let mut sink = DecodeSink { dec: Decoder::new(y_data) };
+        lat.y = self.code_y(&hyper, h.context, y_shape, &mut sink)?;
+        sink.dec.finish()?;
+        if lat.checksum() != h.latent_crc {
+            return Err(Error::LatentMismatch);
+        }
+        drop(_t);
+        self.synthesize(&lat, h)
+    }
+
+    fn synthesize(&self, lat: &Latents, h: &FrameHeader) -> Result<Image, Error> {
+        let _t = Threads::set(self.options.threads);
+        let net = self.transforms();
+        let y = ints_to_tensor(&lat.y, lat.y_shape).to_device(self.device()) * net.inv_gain(f64::from(h.quality));
+        let x = net.g_s.forward(&y, self.options.precision);
+        image::from_tensor(&x, h.width, h.height, h.colour)
+    }
+
+    /// Visits z in channel-major order.
+    fn code_z(&self, lat: &Latents, mut f: impl FnMut(usize, i32) -> Result<i32, entropy::EntropyError>) -> Result<(), Error> {
+        let [c, h, w] = lat.z_shape;
+        if c as usize != self.prior.channels.len() {
+            return Err(Error::Model("z channel count differs from the prior's".into()));
+        }
+        let per = (h * w) as usize;
+        for i in 0..(c * h * w) as usize {
+            f(i / per, lat.z.get(i).copied().unwrap_or(0))?;
+        }
+        Ok(())
+    }
+
+    /// Runs the y context passes, coding every symbol through `sink`; returns y_hat.
+    fn code_y(&self, hyper: &Tensor, mode: ContextMode, shape: [i64; 3], sink: &mut dyn SymbolSink) -> Result<Vec<i32>, Error> {
+        let [m, h, w] = shape;
+        let (mu, hu, wu) = (m as usize, h as usize, w as usize);
+        let mut y = vec![0i32; mu * hu * wu];
+        let ep = &self.cpu.entropy_parameters;
+        let gather = |raw: &[f32], stride: usize, pos: usize, c: usize| -> QuantParams {
+            let mut p = [0f32; RAW_PARAMS];
+            for (k, v) in p.iter_mut().enumerate() {
+                *v = raw[(c * RAW_PARAMS + k) * stride + pos];
+            }
+            QuantParams::from_raw(&p)
+        };
+        match mode {
+            ContextMode::Checkerboard => {
+                for pass in 0..2 {
+                    let ctx = if pass == 0 {
+                        Tensor::zeros([1, 2 * m, h, w], (Kind::Float, Device::Cpu))
+                    } else {
+                        self.cpu.context.checkerboard(&ints_to_tensor(&y, shape))
+                    };
+                    let raw = tensor_to_f32(&ep.forward(hyper, &ctx))?;
+                    for c in 0..mu {
+                        for i in 0..hu {
+                            for j in 0..wu {
+                                if context::is_anchor(i as i64, j as i64) != (pass == 0) {
+                                    continue;
+                                }
+                                let idx = (c * hu + i) * wu + j;
+                                y[idx] = sink.code(idx, &gather(&raw, hu * wu, i * wu + j, c))?;
+                            }
+                        }
+                    }
+                }
+            }
+            ContextMode::Serial => {
+                let weight = self.cpu.context.serial_weight();
+                let conv = self.cpu.context.serial_conv();
+                let ypad = Tensor::zeros([1, m, h + 4, w + 4], (Kind::Float, Device::Cpu));
+                let mut vals = vec![0i32; mu];
+                for i in 0..hu {
+                    for j in 0..wu {
+                        let patch = ypad.narrow(2, i as i64, 5).narrow(3, j as i64, 5);
+                        let ctx = conv.forward_valid(&patch, &weight);
+                        let hyp = hyper.narrow(2, i as i64, 1).narrow(3, j as i64, 1);
+                        let raw = tensor_to_f32(&ep.forward(&hyp, &ctx))?;
+                        for (c, v) in vals.iter_mut().enumerate() {
+                            let idx = (c * hu + i) * wu + j;
+                            *v = sink.code(idx, &gather(&raw, 1, 0, c))?;
+                            y[idx] = *v;
+                        }
+                        let col = ints_to_tensor(&vals, [m, 1, 1]);
+                        ypad.narrow(2, i as i64 + 2, 1).narrow(3, j as i64 + 2, 1).copy_(&col);
+                    }
+                }
+            }
+        }
+        Ok(y)
+    }
+}
+
+/// Serialised f16 weights of a seeded random model with its prior frozen.
+pub fn random_weights(config: &ModelConfig, seed: i64) -> Result<Vec<u8>, Error> {
+    config.validate().map_err(Error::Model)?;
+    tch::manual_seed(seed);
+    let vs = VarStore::new(Device::Cpu);
+    let net = Network::new(&vs.root(), config);
+    let prior = net.z_density.freeze();
+    weights::serialize(&vs, config, Some(&prior), &HashMap::new(), Storage::F16)
+}
+
+/// Directories searched for named models, in order: `$GLLMM_MODEL_DIR`, the
+/// installed data directory, and the source tree's `models/`.
+pub fn model_dirs() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Some(d) = std::env::var_os("GLLMM_MODEL_DIR") {
+        v.push(PathBuf::from(d));
+    }
+    if let Some(d) = option_env!("GLLMM_INSTALLED_MODEL_DIR") {
+        v.push(PathBuf::from(d));
+    }
+    v.push(PathBuf::from("/usr/local/share/gllmm/models"));
+    v.push(PathBuf::from("/usr/share/gllmm/models"));
+    v.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models")));
+    v
+}

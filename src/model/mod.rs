@@ -1,0 +1,145 @@
+//! The network on tch: transforms, hyperprior, context models, entropy parameters,
+//! variable-rate gains. No entropy coding here.
+
+pub mod config;
+pub mod context;
+pub mod entropy_params;
+pub mod layers;
+pub mod prior;
+pub mod transforms;
+pub mod weights;
+
+pub use config::ModelConfig;
+pub use layers::Precision;
+
+use crate::format::ContextMode;
+use context::ContextModels;
+use entropy_params::EntropyParameters;
+use prior::DensityModel;
+use tch::{Kind, Tensor, nn::Init, nn::Path};
+use transforms::{Analysis, HyperAnalysis, HyperSynthesis, Synthesis};
+
+/// Spatial multiple the network needs: 16 for y, 4 more for z.
+pub const PAD_MULTIPLE: i64 = 64;
+
+#[derive(Debug)]
+pub struct Network {
+    pub config: ModelConfig,
+    pub g_a: Analysis,
+    pub g_s: Synthesis,
+    pub h_a: HyperAnalysis,
+    pub h_s: HyperSynthesis,
+    pub context: ContextModels,
+    pub entropy_parameters: EntropyParameters,
+    pub z_density: DensityModel,
+    /// `[L, M]` log gains applied to y, and log inverse gains before g_s.
+    log_gain: Tensor,
+    log_inv_gain: Tensor,
+}
+
+/// What one training forward pass produces.
+pub struct TrainOutput {
+    pub x_hat: Tensor,
+    pub y_likelihood: Tensor,
+    pub z_likelihood: Tensor,
+}
+
+/// Straight-through rounding: round in the forward pass, identity gradient.
+pub fn ste_round(x: &Tensor) -> Tensor {
+    x + (x.round() - x).detach()
+}
+
+impl Network {
+    pub fn new(p: &Path, config: &ModelConfig) -> Self {
+        let (n, m, nz) = (config.n, config.m, config.nz);
+        let l = config.lambdas.len() as i64;
+        // Initial gains spread 0.5..2 so the λ levels start at different rates.
+        let spread: Vec<f32> = (0..l)
+            .flat_map(|i| {
+                let t = if l > 1 { i as f64 / (l - 1) as f64 } else { 0.5 };
+                let g = (0.5f64.ln() + t * 4f64.ln()) as f32;
+                std::iter::repeat_n(g, m as usize)
+            })
+            .collect();
+        let log_gain = (p / "gain").var("log_gain", &[l, m], Init::Const(0.0));
+        let log_inv_gain = (p / "gain").var("log_inv_gain", &[l, m], Init::Const(0.0));
+        tch::no_grad(|| {
+            let s = Tensor::from_slice(&spread).view([l, m]).to_device(p.device());
+            let _ = log_gain.shallow_clone().copy_(&s);
+            let _ = log_inv_gain.shallow_clone().copy_(&(-s));
+        });
+        Self {
+            config: config.clone(),
+            g_a: Analysis::new(p / "g_a", n, m),
+            g_s: Synthesis::new(p / "g_s", n, m),
+            h_a: HyperAnalysis::new(p / "h_a", m, nz),
+            h_s: HyperSynthesis::new(p / "h_s", nz, m),
+            context: ContextModels::new(p / "context", m),
+            entropy_parameters: EntropyParameters::new(p / "entropy_parameters", m),
+            z_density: DensityModel::new(p / "z_density", nz),
+            log_gain,
+            log_inv_gain,
+        }
+    }
+
+    /// Geometric interpolation of a gain table at continuous λ position `pos`.
+    fn interp(&self, table: &Tensor, pos: f64) -> Tensor {
+        let l = self.config.lambdas.len() as i64;
+        let pos = pos.clamp(0.0, (l - 1) as f64);
+        let i = (pos.floor() as i64).min(l - 2).max(0);
+        let a = pos - i as f64;
+        let lg = if l == 1 {
+            table.get(0)
+        } else {
+            table.get(i) * (1.0 - a) + table.get(i + 1) * a
+        };
+        lg.exp().view([1, -1, 1, 1])
+    }
+
+    /// Position in the λ table for a quality in 0..=100.
+    pub fn quality_position(&self, quality: f64) -> f64 {
+        quality.clamp(0.0, 100.0) / 100.0 * (self.config.lambdas.len() - 1) as f64
+    }
+
+    pub fn gain(&self, quality: f64) -> Tensor {
+        self.interp(&self.log_gain, self.quality_position(quality))
+    }
+
+    pub fn inv_gain(&self, quality: f64) -> Tensor {
+        self.interp(&self.log_inv_gain, self.quality_position(quality))
+    }
+
+    /// Training forward pass at λ index `li`: noisy latents for the rates,
+    /// straight-through rounding for the reconstruction and the context.
+    pub fn forward_train(&self, x: &Tensor, li: usize, context: ContextMode, prec: Precision) -> TrainOutput {
+        let pos = li as f64;
+        let y = self.g_a.forward(x, prec) * self.interp(&self.log_gain, pos);
+        let z = self.h_a.forward(&y);
+        let z_noisy = &z + Tensor::rand_like(&z) - 0.5;
+        let z_likelihood = self.z_density.likelihood(&z_noisy);
+        let hyper = self.h_s.forward(&ste_round(&z));
+        let y_hat = ste_round(&y);
+        let ctx = match context {
+            ContextMode::Checkerboard => {
+                let s = y.size();
+                let mask = context::anchor_mask(s[2], s[3], y.device());
+                self.context.checkerboard(&(&y_hat * mask))
+            }
+            ContextMode::Serial => self.context.serial_all(&y_hat),
+        };
+        let raw = self.entropy_parameters.forward(&hyper, &ctx);
+        let y_noisy = &y + Tensor::rand_like(&y) - 0.5;
+        let y_likelihood = entropy_params::mixture_likelihood(&y_noisy, &raw);
+        let x_hat = self.g_s.forward(&(&y_hat * self.interp(&self.log_inv_gain, pos)), prec);
+        TrainOutput {
+            x_hat,
+            y_likelihood,
+            z_likelihood,
+        }
+    }
+}
+
+/// Bits per pixel from likelihoods for `pixels` pixels.
+pub fn bits_per_pixel(likelihood: &Tensor, pixels: i64) -> Tensor {
+    likelihood.log2().sum(Kind::Float) / (-(pixels as f64))
+}

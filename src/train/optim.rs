@@ -1,0 +1,73 @@
+//! Adam with its state in plain tensors, so a checkpoint holds the optimiser too
+//! and a resumed run continues exactly.
+
+use std::collections::BTreeMap;
+use tch::{Tensor, nn::VarStore};
+
+pub struct Adam {
+    pub step: i64,
+    pub m: BTreeMap<String, Tensor>,
+    pub v: BTreeMap<String, Tensor>,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+}
+
+impl Adam {
+    pub fn new(vs: &VarStore) -> Self {
+        let vars = vs.variables();
+        let zeros = |t: &Tensor| t.zeros_like().detach();
+        Self {
+            step: 0,
+            m: vars.iter().map(|(n, t)| (n.clone(), zeros(t))).collect(),
+            v: vars.iter().map(|(n, t)| (n.clone(), zeros(t))).collect(),
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+
+    /// Global gradient-norm clipping, then one Adam update; clears the gradients.
+    pub fn step(&mut self, vs: &VarStore, lr: f64, clip: f64) -> f64 {
+        let vars: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+        tch::no_grad(|| {
+            let mut sq = 0.0;
+            for t in vars.values() {
+                let g = t.grad();
+                if g.defined() {
+                    sq += g.square().sum(tch::Kind::Float).double_value(&[]);
+                }
+            }
+            let norm = sq.sqrt();
+            let scale = if norm > clip && norm.is_finite() { clip / norm } else { 1.0 };
+            if !norm.is_finite() {
+                // Skip a step with a non-finite gradient instead of poisoning the weights.
+                for t in vars.values() {
+                    let mut g = t.grad();
+                    if g.defined() {
+                        let _ = g.zero_();
+                    }
+                }
+                return norm;
+            }
+            self.step += 1;
+            let bc1 = 1.0 - self.beta1.powi(self.step as i32);
+            let bc2 = 1.0 - self.beta2.powi(self.step as i32);
+            for (name, t) in &vars {
+                let mut g = t.grad();
+                if !g.defined() {
+                    continue;
+                }
+                let gs = &g * scale;
+                let m = self.m.get_mut(name).expect("state for every variable");
+                *m = &*m * self.beta1 + &gs * (1.0 - self.beta1);
+                let v = self.v.get_mut(name).expect("state for every variable");
+                *v = &*v * self.beta2 + gs.square() * (1.0 - self.beta2);
+                let upd = (&*m / bc1) / ((&*v / bc2).sqrt() + self.eps) * lr;
+                let _ = t.shallow_clone().f_sub_(&upd).expect("in-place update");
+                let _ = g.zero_();
+            }
+            norm
+        })
+    }
+}

@@ -1,0 +1,301 @@
+//! The training loop, its checkpoints (atomic, resumable to the same state) and
+//! the export of a checkpoint into a shipped model.
+
+use super::data;
+use super::optim::Adam;
+use crate::format::ContextMode;
+use crate::model::weights::{self, Storage};
+use crate::model::{ModelConfig, Network, Precision, bits_per_pixel};
+use crate::{Codec, CodecOptions, EncodeOptions, Error, image::Image, metrics};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tch::{Device, Kind, Tensor, nn::VarStore};
+
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub data: PathBuf,
+    /// Run directory: checkpoints and logs.
+    pub run_dir: PathBuf,
+    pub config: ModelConfig,
+    pub batch: usize,
+    pub crop: usize,
+    pub lr: f64,
+    /// Total steps of the run; the learning rate drops 10x for the last 10 %.
+    pub steps: i64,
+    pub precision: Precision,
+    pub threads: usize,
+    pub checkpoint_secs: u64,
+    /// Fraction of batches trained with the serial context (the rest checkerboard).
+    pub serial_fraction: f64,
+    pub seed: u64,
+    /// Images for periodic validation with real coding.
+    pub val_dir: Option<PathBuf>,
+    pub val_images: usize,
+    pub val_every: i64,
+    /// Start from these weights when there is no checkpoint yet.
+    pub init: Option<PathBuf>,
+}
+
+pub struct Trainer {
+    pub opts: TrainOptions,
+    pub vs: VarStore,
+    pub net: Network,
+    pub adam: Adam,
+    pub elapsed_s: f64,
+    rng: StdRng,
+}
+
+const CHECKPOINT: &str = "checkpoint.safetensors";
+const OPTIMIZER: &str = "optimizer.safetensors";
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+impl Trainer {
+    /// Creates a trainer, resuming from the run directory's checkpoint when there is one.
+    pub fn new(opts: TrainOptions) -> Result<Self, Error> {
+        std::fs::create_dir_all(&opts.run_dir)?;
+        let ckpt = opts.run_dir.join(CHECKPOINT);
+        let mut opts = opts;
+        let mut resumed = None;
+        if ckpt.exists() {
+            let wf = weights::deserialize(&std::fs::read(&ckpt)?)?;
+            opts.config = wf.config.clone();
+            resumed = Some(wf);
+        }
+        opts.config.validate().map_err(Error::Model)?;
+        tch::manual_seed(opts.seed as i64);
+        let vs = VarStore::new(Device::Cpu);
+        let net = Network::new(&vs.root(), &opts.config);
+        let mut adam = Adam::new(&vs);
+        let mut elapsed_s = 0.0;
+        let mut rng_seed = opts.seed;
+        if let Some(wf) = resumed {
+            weights::apply(&vs, &wf.tensors)?;
+            let (mv, meta) = weights::deserialize_tensors(&std::fs::read(opts.run_dir.join(OPTIMIZER))?)?;
+            for (k, t) in mv {
+                if let Some(n) = k.strip_prefix("m.") {
+                    adam.m.insert(n.to_owned(), t);
+                } else if let Some(n) = k.strip_prefix("v.") {
+                    adam.v.insert(n.to_owned(), t);
+                }
+            }
+            adam.step = meta.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
+            elapsed_s = wf.metadata.get("elapsed_s").and_then(|s| s.parse().ok()).unwrap_or(0.0);
+            rng_seed = opts.seed ^ adam.step as u64;
+        } else if let Some(init) = &opts.init {
+            let wf = weights::deserialize(&std::fs::read(init)?)?;
+            if wf.config != opts.config {
+                opts.config = wf.config.clone();
+                return Self::new(opts);
+            }
+            weights::apply(&vs, &wf.tensors)?;
+        }
+        Ok(Self {
+            opts,
+            vs,
+            net,
+            adam,
+            elapsed_s,
+            rng: StdRng::seed_from_u64(rng_seed),
+        })
+    }
+
+    pub fn step(&self) -> i64 {
+        self.adam.step
+    }
+
+    fn lr(&self) -> f64 {
+        if self.adam.step >= self.opts.steps * 9 / 10 { self.opts.lr / 10.0 } else { self.opts.lr }
+    }
+
+    /// One optimisation step on `x`; returns (loss, bpp, mse, λ index).
+    pub fn train_step(&mut self, x: &Tensor) -> (f64, f64, f64, usize) {
+        let lambdas = &self.opts.config.lambdas;
+        let li = self.rng.gen_range(0..lambdas.len());
+        let mode = if self.rng.r#gen::<f64>() < self.opts.serial_fraction {
+            ContextMode::Serial
+        } else {
+            ContextMode::Checkerboard
+        };
+        let out = self.net.forward_train(x, li, mode, self.opts.precision);
+        let s = x.size();
+        let pixels = s[0] * s[2] * s[3];
+        let mse = (&out.x_hat - x).square().mean(Kind::Float);
+        let bpp = bits_per_pixel(&out.y_likelihood, pixels) + bits_per_pixel(&out.z_likelihood, pixels);
+        let loss = &mse * (lambdas[li] * 255.0 * 255.0) + &bpp;
+        loss.backward();
+        let lr = self.lr();
+        self.adam.step(&self.vs, lr, 1.0);
+        (loss.double_value(&[]), bpp.double_value(&[]), mse.double_value(&[]), li)
+    }
+
+    /// Writes the checkpoint and optimiser state atomically.
+    pub fn save_checkpoint(&self) -> Result<(), Error> {
+        let mut meta = HashMap::new();
+        meta.insert("step".to_string(), self.adam.step.to_string());
+        meta.insert("elapsed_s".to_string(), format!("{:.1}", self.elapsed_s));
+        meta.insert("data".to_string(), self.opts.data.display().to_string());
+        meta.insert("batch".to_string(), self.opts.batch.to_string());
+        meta.insert("crop".to_string(), self.opts.crop.to_string());
+        meta.insert("precision".to_string(), format!("{:?}", self.opts.precision));
+        let bytes = weights::serialize(&self.vs, &self.opts.config, None, &meta, Storage::F32)?;
+        let mut state = BTreeMap::new();
+        for (k, t) in &self.adam.m {
+            state.insert(format!("m.{k}"), t.shallow_clone());
+        }
+        for (k, t) in &self.adam.v {
+            state.insert(format!("v.{k}"), t.shallow_clone());
+        }
+        let mut ometa = HashMap::new();
+        ometa.insert("step".to_string(), self.adam.step.to_string());
+        let obytes = weights::serialize_tensors(&state, ometa, Storage::F32)?;
+        write_atomic(&self.opts.run_dir.join(OPTIMIZER), &obytes)?;
+        write_atomic(&self.opts.run_dir.join(CHECKPOINT), &bytes)?;
+        Ok(())
+    }
+
+    /// A codec from the current weights (prior frozen, f16 as shipped).
+    pub fn snapshot_codec(&self) -> Result<Codec, Error> {
+        let prior = self.net.z_density.freeze();
+        let bytes = weights::serialize(&self.vs, &self.opts.config, Some(&prior), &HashMap::new(), Storage::F16)?;
+        Codec::from_bytes(&bytes, "snapshot", &CodecOptions { threads: self.opts.threads, ..Default::default() })
+    }
+
+    /// Real coding on the validation images at three qualities: (quality, bpp, PSNR) each.
+    pub fn validate(&self, images: &[Image]) -> Result<Vec<(f64, f64, f64)>, Error> {
+        let codec = self.snapshot_codec()?;
+        let mut out = Vec::new();
+        for q in [0.0, 50.0, 100.0] {
+            let (mut bpp, mut psnr) = (0.0, 0.0);
+            for img in images {
+                let (bytes, rec) = codec.encode_and_reconstruct(img, &EncodeOptions { quality: q, ..Default::default() })?;
+                bpp += bytes.len() as f64 * 8.0 / f64::from(img.width * img.height);
+                psnr += metrics::psnr(img, &rec);
+            }
+            let n = images.len().max(1) as f64;
+            out.push((q, bpp / n, psnr / n));
+        }
+        Ok(out)
+    }
+
+    /// Trains until `opts.steps` or until `stop` is set; checkpoints on the way and at the end.
+    pub fn run(&mut self, stop: Arc<AtomicBool>) -> Result<(), Error> {
+        tch::set_num_threads(self.opts.threads.max(1) as i32);
+        let rx = data::spawn_loader(&self.opts.data, self.opts.batch, self.opts.crop, self.opts.seed ^ self.adam.step as u64)?;
+        let val_images = match &self.opts.val_dir {
+            Some(d) => load_eval_images(d, self.opts.val_images)?,
+            None => vec![],
+        };
+        let log_path = self.opts.run_dir.join("train.csv");
+        let new_log = !log_path.exists();
+        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        if new_log {
+            writeln!(log, "step,elapsed_s,lambda,loss,bpp,mse,psnr,lr")?;
+        }
+        let val_path = self.opts.run_dir.join("val.csv");
+        let new_val = !val_path.exists();
+        let mut vlog = std::fs::OpenOptions::new().create(true).append(true).open(&val_path)?;
+        if new_val {
+            writeln!(vlog, "step,elapsed_s,quality,bpp,psnr")?;
+        }
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let bar = if tty { ProgressBar::new(self.opts.steps as u64) } else { ProgressBar::hidden() };
+        bar.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {pos}/{len} {per_sec} ETA {eta} {msg}")
+                .expect("valid template"),
+        );
+        bar.set_position(self.adam.step as u64);
+        let mut last_ckpt = Instant::now();
+        let mut t0 = Instant::now();
+        let l = self.opts.config.lambdas.len();
+        let mut ema = vec![(0.0f64, 0.0f64); l];
+        while self.adam.step < self.opts.steps && !stop.load(Ordering::Relaxed) {
+            let x = rx.recv().map_err(|_| Error::InvalidInput("data loader stopped".into()))?;
+            let (loss, bpp, mse, li) = self.train_step(&x);
+            self.elapsed_s += t0.elapsed().as_secs_f64();
+            t0 = Instant::now();
+            let psnr = 10.0 * (1.0 / mse.max(1e-12)).log10();
+            let e = &mut ema[li];
+            *e = if e.0 == 0.0 { (bpp, psnr) } else { (0.95 * e.0 + 0.05 * bpp, 0.95 * e.1 + 0.05 * psnr) };
+            let step = self.adam.step;
+            writeln!(log, "{step},{:.1},{},{loss:.5},{bpp:.5},{mse:.7},{psnr:.3},{}", self.elapsed_s, self.opts.config.lambdas[li], self.lr())?;
+            let msg = format!(
+                "loss {loss:.3} | {}",
+                ema.iter().map(|(b, p)| format!("{b:.3}bpp/{p:.1}dB")).collect::<Vec<_>>().join(" ")
+            );
+            bar.set_position(step as u64);
+            bar.set_message(msg.clone());
+            if !tty && step % 50 == 0 {
+                eprintln!("step {step} ({:.2} h) {msg}", self.elapsed_s / 3600.0);
+            }
+            if last_ckpt.elapsed().as_secs() >= self.opts.checkpoint_secs {
+                self.save_checkpoint()?;
+                last_ckpt = Instant::now();
+            }
+            if !val_images.is_empty() && self.opts.val_every > 0 && step % self.opts.val_every == 0 {
+                for (q, b, p) in self.validate(&val_images)? {
+                    writeln!(vlog, "{step},{:.1},{q},{b:.4},{p:.3}", self.elapsed_s)?;
+                    bar.println(format!("validation step {step}: quality {q}: {b:.4} bpp {p:.2} dB (real coding)"));
+                    if !tty {
+                        eprintln!("validation step {step}: quality {q}: {b:.4} bpp {p:.2} dB (real coding)");
+                    }
+                }
+                t0 = Instant::now();
+            }
+        }
+        self.save_checkpoint()?;
+        bar.finish_and_clear();
+        eprintln!("checkpoint at step {} saved in {}", self.adam.step, self.opts.run_dir.display());
+        Ok(())
+    }
+}
+
+/// Loads up to `limit` images of a folder as RGB [`Image`]s (sorted by name).
+pub fn load_eval_images(dir: &Path, limit: usize) -> Result<Vec<Image>, Error> {
+    let files = data::image_files(dir)?;
+    files
+        .iter()
+        .take(limit)
+        .map(|p| {
+            let i = image::open(p)
+                .map_err(|e| Error::InvalidInput(format!("{}: {e}", p.display())))?
+                .to_rgb8();
+            Image::new_rgb(i.width(), i.height(), i.into_raw())
+        })
+        .collect()
+}
+
+/// Turns a training checkpoint into a shipped model: f16 weights with the z prior
+/// frozen into integer tables. Returns the model hash.
+pub fn export(checkpoint: &Path, out_file: &Path, extra: &HashMap<String, String>) -> Result<[u8; 16], Error> {
+    let src = if checkpoint.is_dir() { checkpoint.join(CHECKPOINT) } else { checkpoint.to_path_buf() };
+    let wf = weights::deserialize(&std::fs::read(&src)?)?;
+    let vs = VarStore::new(Device::Cpu);
+    let net = Network::new(&vs.root(), &wf.config);
+    weights::apply(&vs, &wf.tensors)?;
+    let prior = net.z_density.freeze();
+    let mut meta = wf.metadata.clone();
+    meta.remove("config");
+    meta.extend(extra.clone());
+    let bytes = weights::serialize(&vs, &wf.config, Some(&prior), &meta, Storage::F16)?;
+    if let Some(parent) = out_file.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    write_atomic(out_file, &bytes)?;
+    Ok(weights::model_hash(&bytes))
+}
