@@ -229,8 +229,10 @@ impl Codec {
         if name.len() > format::MAX_NAME_LEN {
             return Err(Error::Model("model name longer than 64 bytes".into()));
         }
+        let lock = crate::model::init_lock();
         let cpu_vs = VarStore::new(Device::Cpu);
         let cpu = Network::new(&cpu_vs.root(), &wf.config);
+        drop(lock);
         weights::apply(&cpu_vs, &wf.tensors)?;
         let device = match options.device {
             DeviceChoice::Cpu => Device::Cpu,
@@ -243,8 +245,10 @@ impl Codec {
             }
         };
         let gpu = if device != Device::Cpu {
+            let lock = crate::model::init_lock();
             let vs = VarStore::new(device);
             let net = Network::new(&vs.root(), &wf.config);
+            drop(lock);
             weights::apply(&vs, &wf.tensors)?;
             Some((net, vs))
         } else {
@@ -505,6 +509,7 @@ impl Codec {
 /// Serialised f16 weights of a seeded random model with its prior frozen.
 pub fn random_weights(config: &ModelConfig, seed: i64) -> Result<Vec<u8>, Error> {
     config.validate().map_err(Error::Model)?;
+    let _lock = crate::model::init_lock();
     tch::manual_seed(seed);
     let vs = VarStore::new(Device::Cpu);
     let net = Network::new(&vs.root(), config);

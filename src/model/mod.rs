@@ -44,6 +44,13 @@ pub struct TrainOutput {
     pub z_likelihood: Tensor,
 }
 
+/// libtorch's random generator is global: whoever seeds it and initialises a
+/// network holds this lock, so concurrent initialisations do not interleave.
+pub fn init_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Straight-through rounding: round in the forward pass, identity gradient.
 pub fn ste_round(x: &Tensor) -> Tensor {
     x + (x.round() - x).detach()

@@ -26,10 +26,29 @@ pub enum Storage {
     F32,
 }
 
-/// The identity of a serialised model: the first 16 bytes of SHA-256 of the file.
-pub fn model_hash(bytes: &[u8]) -> [u8; 16] {
-    let d = Sha256::digest(bytes);
-    d[..16].try_into().expect("32-byte digest")
+/// The identity of a serialised model: the first 16 bytes of SHA-256 over the
+/// tensor data and the metadata in sorted order (the file's JSON header orders
+/// metadata arbitrarily, so the raw file bytes are not canonical).
+pub fn model_hash(bytes: &[u8]) -> Result<[u8; 16], Error> {
+    let bad = |e: String| Error::Model(format!("invalid weights file: {e}"));
+    let (start, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
+    let mut h = Sha256::new();
+    let sorted: BTreeMap<_, _> = meta.metadata().clone().unwrap_or_default().into_iter().collect();
+    for (k, v) in &sorted {
+        h.update((k.len() as u64).to_le_bytes());
+        h.update(k.as_bytes());
+        h.update((v.len() as u64).to_le_bytes());
+        h.update(v.as_bytes());
+    }
+    let mut names: Vec<_> = meta.tensors().into_iter().collect();
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, info) in names {
+        h.update(name.as_bytes());
+        h.update(format!("{:?}{:?}", info.dtype, info.shape).as_bytes());
+        let (a, b) = info.data_offsets;
+        h.update(bytes.get(8 + start + a..8 + start + b).ok_or_else(|| bad("tensor data out of bounds".into()))?);
+    }
+    Ok(h.finalize()[..16].try_into().expect("32-byte digest"))
 }
 
 /// Serialises the variables of `vs` (sorted by name) with the config, prior and extra metadata.
@@ -120,7 +139,7 @@ pub fn deserialize(bytes: &[u8]) -> Result<WeightsFile, Error> {
         prior,
         tensors,
         metadata,
-        hash: model_hash(bytes),
+        hash: model_hash(bytes)?,
     })
 }
 

@@ -297,5 +297,5 @@ pub fn export(checkpoint: &Path, out_file: &Path, extra: &HashMap<String, String
         std::fs::create_dir_all(parent)?;
     }
     write_atomic(out_file, &bytes)?;
-    Ok(weights::model_hash(&bytes))
+    weights::model_hash(&bytes)
 }
