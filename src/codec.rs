@@ -68,6 +68,8 @@ pub struct EncodeOptions {
     /// 0..=100, continuous; higher is better quality and more bits.
     pub quality: f64,
     pub context: ContextMode,
+    /// Frame rate recorded in the frame header (num, den); (0, 1) for a still image.
+    pub framerate: (u32, u32),
 }
 
 impl Default for EncodeOptions {
@@ -75,6 +77,7 @@ impl Default for EncodeOptions {
         Self {
             quality: 50.0,
             context: ContextMode::Checkerboard,
+            framerate: (0, 1),
         }
     }
 }
@@ -360,6 +363,8 @@ impl Codec {
             quality,
             width: img.width,
             height: img.height,
+            fps_n: opts.framerate.0,
+            fps_d: opts.framerate.1,
             latent_crc: lat.checksum(),
             model_hash: self.hash,
             model_name: self.name.clone(),

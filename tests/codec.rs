@@ -13,7 +13,7 @@ fn decode_matches_encoder_reconstruction_bit_exactly() {
         for layout in [ColourLayout::Rgb, ColourLayout::Gray] {
             for (w, h) in SIZES {
                 let img = common::picture(w, h, layout);
-                let opts = EncodeOptions { quality: 40.0, context };
+                let opts = EncodeOptions { quality: 40.0, context, ..Default::default() };
                 let (bytes, rec) = codec.encode_and_reconstruct(&img, &opts).unwrap();
                 let dec = codec.decode(&bytes).unwrap();
                 assert_eq!(dec, rec, "{w}x{h} {layout:?} {context:?}");

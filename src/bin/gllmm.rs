@@ -210,6 +210,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     Ctx::Checkerboard => ContextMode::Checkerboard,
                     Ctx::Serial => ContextMode::Serial,
                 },
+                ..Default::default()
             };
             let t = std::time::Instant::now();
             let bytes = codec.encode(&img, &opts).map_err(|e| e.to_string())?;
@@ -242,6 +243,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("  colour:    {:?}", h.colour);
                 println!("  context:   {:?}", h.context);
                 println!("  quality:   {}", h.quality);
+                println!("  framerate: {}/{}", h.fps_n, h.fps_d);
                 println!("  model:     {} ({})", h.model_name, gllmm::hex(&h.model_hash));
                 for s in &h.sections {
                     println!("  section:   {:?} {} bytes", s.kind, s.len);

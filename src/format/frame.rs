@@ -61,6 +61,9 @@ pub struct FrameHeader {
     pub quality: f32,
     pub width: u32,
     pub height: u32,
+    /// Frame rate of the stream as num/den; 0/1 when unknown (a still image).
+    pub fps_n: u32,
+    pub fps_d: u32,
     pub latent_crc: u32,
     pub model_hash: [u8; 16],
     pub model_name: String,
@@ -82,6 +85,9 @@ impl FrameHeader {
         }
         if !self.quality.is_finite() || !(0.0..=100.0).contains(&self.quality) {
             return Err(FormatError::Invalid("quality outside 0..=100"));
+        }
+        if self.fps_d == 0 {
+            return Err(FormatError::Invalid("frame rate denominator is zero"));
         }
         if self.model_name.len() > MAX_NAME_LEN {
             return Err(FormatError::Invalid("model name too long"));
@@ -131,7 +137,7 @@ pub fn write_frame(header: &FrameHeader, payloads: &[(SectionKind, &[u8])]) -> R
         })
         .collect::<Result<_, _>>()?;
     h.validate()?;
-    let hlen = PREFIX_LEN + 1 + 1 + 4 + 8 + 4 + 16 + 1 + h.model_name.len() + 1 + 5 * h.sections.len() + 4;
+    let hlen = PREFIX_LEN + 1 + 1 + 4 + 8 + 8 + 4 + 16 + 1 + h.model_name.len() + 1 + 5 * h.sections.len() + 4;
     let mut out = Vec::with_capacity(hlen + h.payload_len() as usize + 4);
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
@@ -141,6 +147,8 @@ pub fn write_frame(header: &FrameHeader, payloads: &[(SectionKind, &[u8])]) -> R
     out.extend_from_slice(&h.quality.to_le_bytes());
     out.extend_from_slice(&h.width.to_le_bytes());
     out.extend_from_slice(&h.height.to_le_bytes());
+    out.extend_from_slice(&h.fps_n.to_le_bytes());
+    out.extend_from_slice(&h.fps_d.to_le_bytes());
     out.extend_from_slice(&h.latent_crc.to_le_bytes());
     out.extend_from_slice(&h.model_hash);
     out.push(h.model_name.len() as u8);
@@ -204,7 +212,7 @@ pub(super) fn parse_header(buf: &[u8]) -> Result<(FrameHeader, usize), FormatErr
         return Err(FormatError::UnsupportedVersion(buf[4]));
     }
     let hlen = usize::from(u16::from_le_bytes([buf[5], buf[6]]));
-    if !(PREFIX_LEN + 36 + 4..=MAX_HEADER_LEN).contains(&hlen) {
+    if !(PREFIX_LEN + 44 + 4..=MAX_HEADER_LEN).contains(&hlen) {
         return Err(FormatError::Invalid("header length out of range"));
     }
     if buf.len() < hlen {
@@ -233,6 +241,8 @@ pub(super) fn parse_header(buf: &[u8]) -> Result<(FrameHeader, usize), FormatErr
     let quality = f32::from_le_bytes(c.take(4)?.try_into().unwrap());
     let width = c.u32()?;
     let height = c.u32()?;
+    let fps_n = c.u32()?;
+    let fps_d = c.u32()?;
     let latent_crc = c.u32()?;
     let model_hash: [u8; 16] = c.take(16)?.try_into().unwrap();
     let name_len = usize::from(c.u8()?);
@@ -260,6 +270,8 @@ pub(super) fn parse_header(buf: &[u8]) -> Result<(FrameHeader, usize), FormatErr
         quality,
         width,
         height,
+        fps_n,
+        fps_d,
         latent_crc,
         model_hash,
         model_name,
@@ -311,13 +323,16 @@ mod tests {
             any::<u32>(),
             any::<[u8; 16]>(),
             "[a-z0-9_.-]{0,64}",
+            (any::<u32>(), 1u32..),
         )
-            .prop_map(|(g, s, quality, width, height, latent_crc, model_hash, model_name)| FrameHeader {
+            .prop_map(|(g, s, quality, width, height, latent_crc, model_hash, model_name, (fps_n, fps_d))| FrameHeader {
                 colour: if g { ColourLayout::Gray } else { ColourLayout::Rgb },
                 context: if s { ContextMode::Serial } else { ContextMode::Checkerboard },
                 quality,
                 width,
                 height,
+                fps_n,
+                fps_d,
                 latent_crc,
                 model_hash,
                 model_name,
@@ -374,6 +389,8 @@ mod tests {
             quality: 50.0,
             width: 2,
             height: 2,
+            fps_n: 0,
+            fps_d: 1,
             latent_crc: 0,
             model_hash: [0; 16],
             model_name: "m".into(),

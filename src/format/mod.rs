@@ -11,6 +11,7 @@
 //! | 1 | context mode (0 checkerboard, 1 serial) |
 //! | 4 | quality (f32) |
 //! | 4 + 4 | width, height |
+//! | 4 + 4 | frame rate num/den (0/1: unknown) |
 //! | 4 | CRC-32 of the decoded latents (z then y, as i32 LE) |
 //! | 16 | model hash |
 //! | 1 + n | model name |
