@@ -72,6 +72,11 @@ pub enum Probe {
     NotAFrame,
 }
 
+/// CRC-32 (IEEE) as used by the frame checksums.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
 /// Classifies the bytes at the start of `buf` without allocating.
 pub fn probe(buf: &[u8]) -> Probe {
     let n = buf.len().min(MAGIC.len());

@@ -1,0 +1,48 @@
+//! Property types shared by the elements.
+
+use gst::glib;
+
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstGllmmDevice")]
+pub enum Device {
+    #[default]
+    #[enum_value(name = "CUDA when available, else CPU", nick = "auto")]
+    Auto = 0,
+    #[enum_value(name = "CPU", nick = "cpu")]
+    Cpu = 1,
+    #[enum_value(name = "CUDA GPU", nick = "cuda")]
+    Cuda = 2,
+}
+
+impl From<Device> for gllmm::DeviceChoice {
+    fn from(d: Device) -> Self {
+        match d {
+            Device::Auto => gllmm::DeviceChoice::Auto,
+            Device::Cpu => gllmm::DeviceChoice::Cpu,
+            Device::Cuda => gllmm::DeviceChoice::Cuda,
+        }
+    }
+}
+
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstGllmmContext")]
+pub enum Context {
+    #[default]
+    #[enum_value(name = "Checkerboard: two passes, parallel decoding", nick = "checkerboard")]
+    Checkerboard = 0,
+    #[enum_value(name = "Serial masked 5x5: best rate, slower decoding", nick = "serial")]
+    Serial = 1,
+}
+
+impl From<Context> for gllmm::ContextMode {
+    fn from(c: Context) -> Self {
+        match c {
+            Context::Checkerboard => gllmm::ContextMode::Checkerboard,
+            Context::Serial => gllmm::ContextMode::Serial,
+        }
+    }
+}
+
+pub const DEFAULT_THREADS: u32 = 0;
