@@ -15,6 +15,7 @@ use crate::model::{ModelConfig, Network, Precision, context};
 use crate::{Error, hex};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 use tch::{Device, Kind, Tensor, nn::VarStore};
 
 /// Name of the model shipped under `models/`.
@@ -82,8 +83,20 @@ impl Default for EncodeOptions {
     }
 }
 
+/// Where the last encode or decode spent its time (for `gllmm bench`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timings {
+    /// g_a and h_a (encode) or g_s (decode), including moving data to and from the device.
+    pub transforms_ms: f64,
+    /// h_s, context model and entropy parameters.
+    pub parameters_ms: f64,
+    /// Parameter quantisation, CDFs and range coding.
+    pub entropy_ms: f64,
+}
+
 /// A loaded model, ready to encode and decode.
 pub struct Codec {
+    timings: std::sync::Mutex<Timings>,
     /// Parameter-path copy: CPU, f32.
     cpu: Network,
     _cpu_vs: VarStore,
@@ -145,6 +158,10 @@ impl SymbolSink for DecodeSink<'_> {
         self.dec.check()?;
         Ok(v)
     }
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
 }
 
 fn ints_to_tensor(v: &[i32], shape: [i64; 3]) -> Tensor {
@@ -258,6 +275,7 @@ impl Codec {
             None
         };
         Ok(Self {
+            timings: Default::default(),
             cpu,
             _cpu_vs: cpu_vs,
             gpu,
@@ -274,6 +292,15 @@ impl Codec {
     pub fn random(config: &ModelConfig, seed: i64, options: &CodecOptions) -> Result<Self, Error> {
         let bytes = random_weights(config, seed)?;
         Self::from_bytes(&bytes, &format!("random-{seed}"), options)
+    }
+
+    /// Time split of the last encode or decode on this codec.
+    pub fn last_timings(&self) -> Timings {
+        *self.timings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn record(&self, t: Timings) {
+        *self.timings.lock().unwrap_or_else(|e| e.into_inner()) = t;
     }
 
     pub fn name(&self) -> &str {
@@ -319,6 +346,8 @@ impl Codec {
         let _g = tch::no_grad_guard();
         let quality = opts.quality as f32;
         let q = f64::from(quality);
+        let mut timings = Timings::default();
+        let t0 = Instant::now();
         let (y, z) = {
             let _t = Threads::set(self.options.threads);
             let net = self.transforms();
@@ -335,18 +364,22 @@ impl Codec {
             y: tensor_to_ints(&y)?,
             y_shape: [ys[1], ys[2], ys[3]],
         };
+        timings.transforms_ms = ms(t0);
+        let t0 = Instant::now();
         // Parameter path: CPU, f32, one thread, the decoder's exact procedure.
         let _t = Threads::set(1);
         let mut zenc = Encoder::new();
         self.code_z(&lat, |ch, v| entropy::encode_symbol(&mut zenc, &self.prior.channels[ch], v).map(|_| v))?;
         let z_bytes = zenc.finish();
+        let th = Instant::now();
         let hyper = self.cpu.h_s.forward(&ints_to_tensor(&lat.z, lat.z_shape));
+        timings.parameters_ms += ms(th);
         let mut sink = EncodeSink {
             enc: Encoder::new(),
             values: &lat.y,
             coded: Vec::with_capacity(lat.y.len()),
         };
-        let coded = self.code_y(&hyper, opts.context, lat.y_shape, &mut sink)?;
+        let coded = self.code_y(&hyper, opts.context, lat.y_shape, &mut sink, &mut timings)?;
         let check = std::mem::take(&mut sink.coded);
         let y_bytes = sink.enc.finish();
         // Check the coder: the decoder must read back exactly these latents.
@@ -371,6 +404,8 @@ impl Codec {
             sections: vec![],
         };
         let bytes = format::write_frame(&header, &[(SectionKind::Z, &z_bytes), (SectionKind::Y, &y_bytes)])?;
+        timings.entropy_ms = ms(t0) - timings.parameters_ms;
+        self.record(timings);
         drop(_t);
         let recon = if reconstruct { Some(self.synthesize(&lat, &header)?) } else { None };
         Ok((bytes, recon))
@@ -407,6 +442,8 @@ impl Codec {
             .section(SectionKind::Y)
             .ok_or(Error::Format(format::FormatError::Invalid("no y section")))?;
         let _t = Threads::set(1);
+        let mut timings = Timings::default();
+        let t0 = Instant::now();
         let mut zdec = Decoder::new(z_data);
         let mut z = std::mem::take(&mut lat.z);
         let mut k = 0;
@@ -418,15 +455,22 @@ impl Codec {
         })?;
         zdec.finish()?;
         lat.z = z;
+        let th = Instant::now();
         let hyper = self.cpu.h_s.forward(&ints_to_tensor(&lat.z, lat.z_shape));
+        timings.parameters_ms += ms(th);
         let mut sink = DecodeSink { dec: Decoder::new(y_data) };
-        lat.y = self.code_y(&hyper, h.context, y_shape, &mut sink)?;
+        lat.y = self.code_y(&hyper, h.context, y_shape, &mut sink, &mut timings)?;
         sink.dec.finish()?;
         if lat.checksum() != h.latent_crc {
             return Err(Error::LatentMismatch);
         }
+        timings.entropy_ms = ms(t0) - timings.parameters_ms;
         drop(_t);
-        self.synthesize(&lat, h)
+        let t0 = Instant::now();
+        let img = self.synthesize(&lat, h)?;
+        timings.transforms_ms = ms(t0);
+        self.record(timings);
+        Ok(img)
     }
 
     fn synthesize(&self, lat: &Latents, h: &FrameHeader) -> Result<Image, Error> {
@@ -451,7 +495,14 @@ impl Codec {
     }
 
     /// Runs the y context passes, coding every symbol through `sink`; returns y_hat.
-    fn code_y(&self, hyper: &Tensor, mode: ContextMode, shape: [i64; 3], sink: &mut dyn SymbolSink) -> Result<Vec<i32>, Error> {
+    fn code_y(
+        &self,
+        hyper: &Tensor,
+        mode: ContextMode,
+        shape: [i64; 3],
+        sink: &mut dyn SymbolSink,
+        timings: &mut Timings,
+    ) -> Result<Vec<i32>, Error> {
         let [m, h, w] = shape;
         let (mu, hu, wu) = (m as usize, h as usize, w as usize);
         let mut y = vec![0i32; mu * hu * wu];
@@ -466,12 +517,14 @@ impl Codec {
         match mode {
             ContextMode::Checkerboard => {
                 for pass in 0..2 {
+                    let t0 = Instant::now();
                     let ctx = if pass == 0 {
                         Tensor::zeros([1, 2 * m, h, w], (Kind::Float, Device::Cpu))
                     } else {
                         self.cpu.context.checkerboard(&ints_to_tensor(&y, shape))
                     };
                     let raw = tensor_to_f32(&ep.forward(hyper, &ctx))?;
+                    timings.parameters_ms += ms(t0);
                     for c in 0..mu {
                         for i in 0..hu {
                             for j in 0..wu {
@@ -492,17 +545,21 @@ impl Codec {
                 let mut vals = vec![0i32; mu];
                 for i in 0..hu {
                     for j in 0..wu {
+                        let t0 = Instant::now();
                         let patch = ypad.narrow(2, i as i64, 5).narrow(3, j as i64, 5);
                         let ctx = conv.forward_valid(&patch, &weight);
                         let hyp = hyper.narrow(2, i as i64, 1).narrow(3, j as i64, 1);
                         let raw = tensor_to_f32(&ep.forward(&hyp, &ctx))?;
+                        timings.parameters_ms += ms(t0);
                         for (c, v) in vals.iter_mut().enumerate() {
                             let idx = (c * hu + i) * wu + j;
                             *v = sink.code(idx, &gather(&raw, 1, 0, c))?;
                             y[idx] = *v;
                         }
+                        let t0 = Instant::now();
                         let col = ints_to_tensor(&vals, [m, 1, 1]);
                         ypad.narrow(2, i as i64 + 2, 1).narrow(3, j as i64 + 2, 1).copy_(&col);
+                        timings.parameters_ms += ms(t0);
                     }
                 }
             }

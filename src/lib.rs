@@ -11,6 +11,7 @@
 
 pub mod codec;
 pub mod entropy;
+pub mod eval;
 pub mod format;
 pub mod image;
 pub mod metrics;

@@ -96,6 +96,62 @@ enum Cmd {
     Info { input: PathBuf },
     /// Train a model on a folder of images (resumes from the run directory's checkpoint).
     Train(TrainArgs),
+    /// Real-coding rate-distortion curve on a folder of images (e.g. Kodak).
+    Eval {
+        #[arg(long)]
+        data: PathBuf,
+        /// Qualities to measure, comma separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [0.0, 25.0, 50.0, 75.0, 100.0])]
+        qualities: Vec<f64>,
+        /// Use only the first N images (sorted by name).
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, value_enum, default_value = "checkerboard")]
+        context: Ctx,
+        /// Write the averaged curve as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Run gllmm and the system codecs (JPEG, WebP, AVIF, HEIF, JPEG XL) on the same
+    /// images; print BD-rates and write an RD plot.
+    Compare {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, value_delimiter = ',', default_values_t = [0.0, 25.0, 50.0, 75.0, 100.0])]
+        qualities: Vec<f64>,
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// RD plot (SVG).
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Also plot and BD-rate against published curves in this JSON (e.g. shared/reference/kodak_rd.json).
+        #[arg(long)]
+        reference: Option<PathBuf>,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Time encode and decode of a random-weights model, split by stage.
+    Bench {
+        #[arg(long, default_value_t = 128)]
+        n: i64,
+        #[arg(long, default_value_t = 128)]
+        m: i64,
+        #[arg(long, default_value_t = 768)]
+        width: u32,
+        #[arg(long, default_value_t = 512)]
+        height: u32,
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2])]
+        threads: Vec<usize>,
+        #[arg(long, default_value_t = 2)]
+        iters: usize,
+        /// Also time the serial context.
+        #[arg(long)]
+        serial: bool,
+    },
     /// Turn a training checkpoint into a shipped model (f16, frozen z prior).
     Export {
         /// Run directory or checkpoint file.
@@ -283,10 +339,150 @@ fn run(cli: Cli) -> Result<(), String> {
             ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).map_err(|e| e.to_string())?;
             trainer.run(stop).map_err(|e| e.to_string())?;
         }
+        Cmd::Eval { data, qualities, limit, context, json, model } => {
+            let images = gllmm::train::trainer::load_eval_images(&data, limit.unwrap_or(usize::MAX)).map_err(|e| e.to_string())?;
+            let codec = model.load().map_err(|e| e.to_string())?;
+            let opts = EncodeOptions { context: ctx_mode(context), ..Default::default() };
+            let curve = gllmm::eval::eval(&codec, &images, &qualities, &opts, |m| eprint!("\r{m}   "))
+                .map_err(|e| e.to_string())?;
+            eprintln!();
+            println!("gllmm model {} ({}) on {} images of {}", codec.name(), gllmm::hex(&codec.hash()), images.len(), data.display());
+            print_curve("gllmm", &curve);
+            if let Some(p) = json {
+                let v = serde_json::json!({ "gllmm": curve, "model": codec.name(), "hash": gllmm::hex(&codec.hash()), "images": images.len(), "data": data.display().to_string() });
+                std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+            }
+        }
+        Cmd::Compare { data, qualities, limit, json, plot, reference, model } => {
+            let images = gllmm::train::trainer::load_eval_images(&data, limit.unwrap_or(usize::MAX)).map_err(|e| e.to_string())?;
+            let codec = model.load().map_err(|e| e.to_string())?;
+            let ours = gllmm::eval::eval(&codec, &images, &qualities, &EncodeOptions::default(), |m| eprint!("\rgllmm {m}   "))
+                .map_err(|e| e.to_string())?;
+            eprintln!();
+            let mut out = serde_json::Map::new();
+            out.insert("gllmm".into(), serde_json::to_value(&ours).unwrap());
+            let mut curves = vec![("gllmm".to_string(), ours.points())];
+            let mut skipped = serde_json::Map::new();
+            let work = tempfile_dir()?;
+            for sc in gllmm::eval::system_codecs() {
+                if let Some(tool) = sc.missing_tool() {
+                    eprintln!("skipping {}: `{tool}` is not installed (scripts/setup.sh installs it)", sc.name);
+                    skipped.insert(sc.name.into(), format!("{tool} not installed").into());
+                    continue;
+                }
+                eprintln!("running {} ...", sc.name);
+                match sc.run(&images, &work) {
+                    Ok(c) => {
+                        curves.push((sc.name.to_string(), c.points()));
+                        out.insert(sc.name.into(), serde_json::to_value(&c).unwrap());
+                    }
+                    Err(e) => {
+                        eprintln!("skipping {}: {e}", sc.name);
+                        skipped.insert(sc.name.into(), e.to_string().into());
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir_all(&work);
+            if let Some(r) = &reference {
+                let txt = std::fs::read_to_string(r).map_err(|e| format!("cannot read {}: {e}", r.display()))?;
+                let v: serde_json::Value = serde_json::from_str(&txt).map_err(|e| format!("{}: {e}", r.display()))?;
+                for (name, c) in v.as_object().into_iter().flatten() {
+                    let get = |k: &str| c.get(k).and_then(|a| a.as_array()).map(|a| a.iter().filter_map(|x| x.as_f64()).collect::<Vec<_>>());
+                    if let (Some(b), Some(p)) = (get("bpp"), get("psnr")) {
+                        curves.push((format!("{name} (published)"), b.into_iter().zip(p).collect()));
+                    }
+                }
+            }
+            let mut bd = serde_json::Map::new();
+            println!("{:<40} {:>12}", "BD-rate of gllmm vs", "(PSNR, %)");
+            for (name, pts) in curves.iter().skip(1) {
+                let d = gllmm::eval::bd_rate(pts, &curves[0].1);
+                match d {
+                    Some(d) => println!("{name:<40} {d:>+11.1}%"),
+                    None => println!("{name:<40} {:>12}", "no overlap"),
+                }
+                bd.insert(name.clone(), d.map_or(serde_json::Value::Null, |d| d.into()));
+            }
+            for (name, pts) in &curves[..curves.len().min(6)] {
+                let s: Vec<String> = pts.iter().map(|(b, p)| format!("{b:.3}/{p:.2}")).collect();
+                println!("{name:<12} bpp/PSNR: {}", s.join("  "));
+            }
+            out.insert("bd_rate_vs".into(), bd.into());
+            out.insert("skipped".into(), skipped.into());
+            out.insert("images".into(), images.len().into());
+            if let Some(p) = json {
+                std::fs::write(&p, serde_json::to_string_pretty(&out).unwrap()).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+            }
+            if let Some(p) = plot {
+                let title = format!("{} ({} images)", data.display(), images.len());
+                std::fs::write(&p, gllmm::eval::rd_plot_svg(&curves, &title)).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+            }
+        }
+        Cmd::Bench { n, m, width, height, threads, iters, serial } => bench(n, m, width, height, &threads, iters, serial)?,
         Cmd::Export { checkpoint, output } => {
             let file = output.join("model.safetensors");
             let hash = gllmm::train::export(&checkpoint, &file, &Default::default()).map_err(|e| e.to_string())?;
             eprintln!("exported {} (hash {})", file.display(), gllmm::hex(&hash));
+        }
+    }
+    Ok(())
+}
+
+fn ctx_mode(c: Ctx) -> ContextMode {
+    match c {
+        Ctx::Checkerboard => ContextMode::Checkerboard,
+        Ctx::Serial => ContextMode::Serial,
+    }
+}
+
+fn tempfile_dir() -> Result<PathBuf, String> {
+    let d = std::env::temp_dir().join(format!("gllmm-compare-{}", std::process::id()));
+    std::fs::create_dir_all(&d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+    Ok(d)
+}
+
+fn print_curve(name: &str, c: &gllmm::eval::Curve) {
+    println!("{:<8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10}", "codec", "quality", "bpp", "PSNR", "MS-SSIM", "enc ms", "dec ms");
+    for i in 0..c.bpp.len() {
+        println!(
+            "{name:<8} {:>8.1} {:>8.4} {:>8.3} {:>9.5} {:>10.0} {:>10.0}",
+            c.quality[i], c.bpp[i], c.psnr[i], c.ms_ssim[i], c.encode_ms[i], c.decode_ms[i]
+        );
+    }
+}
+
+/// Encode/decode wall time on a random-weights model, split into stages.
+fn bench(n: i64, m: i64, width: u32, height: u32, threads: &[usize], iters: usize, serial: bool) -> Result<(), String> {
+    let cfg = ModelConfig::new(n, m, ModelConfig::default_lambdas());
+    let data: Vec<u8> = (0..width * height * 3).map(|i| ((i * 7 + i / (width * 3) * 3) % 251) as u8).collect();
+    let img = Image::new_rgb(width, height, data).map_err(|e| e.to_string())?;
+    println!("random-weights model N={n} M={m}, {width}x{height}, best of {iters}, milliseconds");
+    println!("{:<13} {:<5} {:>3} {:>6} | {:>9} {:>9} {:>9} {:>8}", "context", "prec", "thr", "op", "transform", "params", "entropy", "total");
+    let modes: &[ContextMode] = if serial { &[ContextMode::Checkerboard, ContextMode::Serial] } else { &[ContextMode::Checkerboard] };
+    for &ctx in modes {
+        for prec in [Precision::F32, Precision::Bf16] {
+            for &t in threads {
+                let codec = Codec::random(&cfg, 1, &CodecOptions { device: DeviceChoice::Cpu, threads: t, precision: prec })
+                    .map_err(|e| e.to_string())?;
+                let opts = EncodeOptions { quality: 50.0, context: ctx, ..Default::default() };
+                let mut best = [(f64::MAX, gllmm::codec::Timings::default()); 2];
+                for _ in 0..iters.max(1) {
+                    let t0 = std::time::Instant::now();
+                    let bytes = codec.encode(&img, &opts).map_err(|e| e.to_string())?;
+                    let e = (t0.elapsed().as_secs_f64() * 1e3, codec.last_timings());
+                    let t0 = std::time::Instant::now();
+                    codec.decode(&bytes).map_err(|e| e.to_string())?;
+                    let d = (t0.elapsed().as_secs_f64() * 1e3, codec.last_timings());
+                    if e.0 < best[0].0 { best[0] = e; }
+                    if d.0 < best[1].0 { best[1] = d; }
+                }
+                for (op, (total, tm)) in ["encode", "decode"].iter().zip(best) {
+                    println!(
+                        "{:<13} {:<5} {:>3} {:>6} | {:>9.0} {:>9.0} {:>9.0} {:>8.0}",
+                        format!("{ctx:?}"), format!("{prec:?}"), t, op, tm.transforms_ms, tm.parameters_ms, tm.entropy_ms, total
+                    );
+                }
+            }
         }
     }
     Ok(())
