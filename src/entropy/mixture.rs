@@ -136,13 +136,24 @@ pub fn quantize_log_scale(log_scale: f32) -> u8 {
     t.partition_point(|&th| th < l) as u8
 }
 
+/// `exp(-i / 256)` for `i` in `0..EXP_TABLE_LEN`, for the softmaxes: logit
+/// differences are rounded to 1/256 (finer than the 1/1024 weight grid needs).
+const EXP_STEPS: f64 = 256.0;
+const EXP_TABLE_LEN: usize = 32 * 256;
+
+fn exp_table() -> &'static [f64] {
+    static T: OnceLock<Vec<f64>> = OnceLock::new();
+    T.get_or_init(|| (0..EXP_TABLE_LEN).map(|i| detmath::exp(-(i as f64) / EXP_STEPS)).collect())
+}
+
 fn softmax3(l: &[f32]) -> [f64; 3] {
-    let v: [f64; 3] = [0, 1, 2].map(|i| {
-        let x = f64::from(l[i]);
-        if x.is_finite() { x } else { 0.0 }
-    });
+    let v: [f32; 3] = [0, 1, 2].map(|i| if l[i].is_finite() { l[i] } else { 0.0 });
     let m = v[0].max(v[1]).max(v[2]);
-    let e = v.map(|x| detmath::exp(x - m));
+    let t = exp_table();
+    let e = v.map(|x| {
+        let d = (f64::from(m) - f64::from(x)) * EXP_STEPS + 0.5;
+        if d < EXP_TABLE_LEN as f64 { t[d as usize] } else { 0.0 }
+    });
     let s = e[0] + e[1] + e[2];
     e.map(|x| x / s)
 }
@@ -241,6 +252,7 @@ struct Comp {
 /// Integer CDF of one element's mixture, ready for [`super::encode_symbol`].
 #[derive(Clone, Debug)]
 pub struct MixtureModel {
+    start: u32,
     comps: [Comp; COMPONENTS],
     n: usize,
     lo: i32,
@@ -275,7 +287,7 @@ impl MixtureModel {
             lo = lo.min((mean >> MEAN_FRAC_BITS) - span);
             hi = hi.max(-((-mean) >> MEAN_FRAC_BITS) + span);
             if w > heaviest.0 {
-                heaviest = (w, mean >> MEAN_FRAC_BITS);
+                heaviest = (w, (mean + (1 << (MEAN_FRAC_BITS - 1))) >> MEAN_FRAC_BITS);
             }
         }
         if n == 0 {
@@ -297,7 +309,9 @@ impl MixtureModel {
         }
         lo = lo.clamp(-lim, lim);
         hi = hi.clamp(lo, lim);
+        let start = (heaviest.1.clamp(lo, hi) - lo) as u32;
         let mut m = Self {
+            start,
             comps,
             n,
             lo: lo as i32,
@@ -345,6 +359,10 @@ impl SymbolModel for MixtureModel {
     #[inline]
     fn len(&self) -> u32 {
         self.len
+    }
+    #[inline]
+    fn start(&self) -> u32 {
+        self.start
     }
     #[inline]
     fn cum(&self, i: u32) -> u32 {

@@ -35,6 +35,10 @@ pub trait SymbolModel {
     /// Cumulative frequency of the `i`-th value, for `i` in `0..=len()`;
     /// `cum(0) == 0`, strictly increasing, `cum(len()) < TOTAL` (the escape takes the rest).
     fn cum(&self, i: u32) -> u32;
+    /// Index where the decoder starts searching (the likeliest value, if known).
+    fn start(&self) -> u32 {
+        self.len() / 2
+    }
 }
 
 /// Codes `value` under `model`, escaping it when it lies outside the coded range.
@@ -83,9 +87,37 @@ pub fn decode_symbol<M: SymbolModel>(dec: &mut Decoder, model: &M) -> Result<i32
         }
         return Ok(value as i32);
     }
+    // Gallop outwards from the likeliest value to bracket the target, then bisect.
     // Invariant: cum(a) <= target < cum(b).
     let (mut a, mut b) = (0u32, len);
     let (mut ca, mut cb) = (0u32, esc);
+    let s = model.start().min(len - 1);
+    let cs = model.cum(s);
+    if cs <= target {
+        (a, ca) = (s, cs);
+        let mut step = 1;
+        while a + step < b {
+            let c = model.cum(a + step);
+            if c > target {
+                (b, cb) = (a + step, c);
+                break;
+            }
+            (a, ca) = (a + step, c);
+            step *= 2;
+        }
+    } else {
+        (b, cb) = (s, cs);
+        let mut step = 1;
+        while b > a + step {
+            let c = model.cum(b - step);
+            if c <= target {
+                (a, ca) = (b - step, c);
+                break;
+            }
+            (b, cb) = (b - step, c);
+            step *= 2;
+        }
+    }
     while b - a > 1 {
         let m = a + (b - a) / 2;
         let cm = model.cum(m);
