@@ -83,11 +83,23 @@ fn bench(c: &mut Criterion) {
     let cats: Vec<(i32, DefaultContiguousCategoricalEntropyModel)> = models
         .iter()
         .map(|m| {
-            let probs: Vec<f64> = (0..m.len()).map(|i| f64::from(m.cum(i + 1) - m.cum(i)) / 65536.0).collect();
-            (m.lo(), DefaultContiguousCategoricalEntropyModel::from_floating_point_probabilities_fast(&probs, None).unwrap())
+            let probs: Vec<f64> = (0..m.len())
+                .map(|i| f64::from(m.cum(i + 1) - m.cum(i)) / 65536.0)
+                .collect();
+            (
+                m.lo(),
+                DefaultContiguousCategoricalEntropyModel::from_floating_point_probabilities_fast(
+                    &probs, None,
+                )
+                .unwrap(),
+            )
         })
         .collect();
-    let syms: Vec<usize> = values.iter().zip(&cats).map(|(&v, (lo, _))| (v - lo) as usize).collect();
+    let syms: Vec<usize> = values
+        .iter()
+        .zip(&cats)
+        .map(|(&v, (lo, _))| (v - lo) as usize)
+        .collect();
     let mut g = c.benchmark_group("constriction-range-coder");
     g.throughput(Throughput::Elements(N as u64));
     g.sample_size(10);
@@ -107,7 +119,9 @@ fn bench(c: &mut Criterion) {
     let comp = enc.into_compressed().unwrap();
     g.bench_function("decode (models prebuilt)", |b| {
         b.iter(|| {
-            let mut dec = constriction::stream::queue::DefaultRangeDecoder::from_compressed(comp.clone()).unwrap();
+            let mut dec =
+                constriction::stream::queue::DefaultRangeDecoder::from_compressed(comp.clone())
+                    .unwrap();
             let mut s = 0usize;
             for (_, m) in &cats {
                 s += dec.decode_symbol(m).unwrap();

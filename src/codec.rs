@@ -165,7 +165,9 @@ fn ms(t: Instant) -> f64 {
 }
 
 fn ints_to_tensor(v: &[i32], shape: [i64; 3]) -> Tensor {
-    Tensor::from_slice(v).to_kind(Kind::Float).view([1, shape[0], shape[1], shape[2]])
+    Tensor::from_slice(v)
+        .to_kind(Kind::Float)
+        .view([1, shape[0], shape[1], shape[2]])
 }
 
 fn tensor_to_ints(t: &Tensor) -> Result<Vec<i32>, Error> {
@@ -179,7 +181,9 @@ fn tensor_to_ints(t: &Tensor) -> Result<Vec<i32>, Error> {
 }
 
 fn tensor_to_f32(t: &Tensor) -> Result<Vec<f32>, Error> {
-    Ok(Vec::<f32>::try_from(t.to_device(Device::Cpu).contiguous().flatten(0, -1))?)
+    Ok(Vec::<f32>::try_from(
+        t.to_device(Device::Cpu).contiguous().flatten(0, -1),
+    )?)
 }
 
 /// Restores libtorch's thread count when dropped.
@@ -204,8 +208,13 @@ impl Drop for Threads {
 impl Codec {
     /// Loads a model from a safetensors file, or from a directory holding `model.safetensors`.
     pub fn load(path: &Path, options: &CodecOptions) -> Result<Self, Error> {
-        let file = if path.is_dir() { path.join("model.safetensors") } else { path.to_path_buf() };
-        let bytes = std::fs::read(&file).map_err(|e| Error::Model(format!("cannot read {}: {e}", file.display())))?;
+        let file = if path.is_dir() {
+            path.join("model.safetensors")
+        } else {
+            path.to_path_buf()
+        };
+        let bytes = std::fs::read(&file)
+            .map_err(|e| Error::Model(format!("cannot read {}: {e}", file.display())))?;
         let name = file
             .parent()
             .filter(|_| file.file_name().is_some_and(|n| n == "model.safetensors"))
@@ -228,7 +237,10 @@ impl Codec {
                 return Self::load(&cand, options);
             }
         }
-        let searched: Vec<String> = model_dirs().iter().map(|d| d.display().to_string()).collect();
+        let searched: Vec<String> = model_dirs()
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
         Err(Error::Model(format!(
             "model {name_or_path:?} not found (not a path, and not in {})",
             searched.join(", ")
@@ -243,9 +255,9 @@ impl Codec {
     /// Loads a model from the bytes of a weights file.
     pub fn from_bytes(bytes: &[u8], name: &str, options: &CodecOptions) -> Result<Self, Error> {
         let wf = weights::deserialize(bytes)?;
-        let prior = wf
-            .prior
-            .ok_or_else(|| Error::Model("weights have no frozen z prior; run `gllmm export` first".into()))?;
+        let prior = wf.prior.ok_or_else(|| {
+            Error::Model("weights have no frozen z prior; run `gllmm export` first".into())
+        })?;
         if name.len() > format::MAX_NAME_LEN {
             return Err(Error::Model("model name longer than 64 bytes".into()));
         }
@@ -259,7 +271,9 @@ impl Codec {
             DeviceChoice::Auto => Device::cuda_if_available(),
             DeviceChoice::Cuda => {
                 if !tch::Cuda::is_available() {
-                    return Err(Error::Device("CUDA requested but no CUDA device is available".into()));
+                    return Err(Error::Device(
+                        "CUDA requested but no CUDA device is available".into(),
+                    ));
                 }
                 Device::Cuda(0)
             }
@@ -333,15 +347,27 @@ impl Codec {
     }
 
     /// Encodes and also returns the picture the decoder will reconstruct.
-    pub fn encode_and_reconstruct(&self, img: &Image, opts: &EncodeOptions) -> Result<(Vec<u8>, Image), Error> {
+    pub fn encode_and_reconstruct(
+        &self,
+        img: &Image,
+        opts: &EncodeOptions,
+    ) -> Result<(Vec<u8>, Image), Error> {
         self.encode_inner(img, opts, true)
             .map(|(b, r)| (b, r.expect("reconstruction requested")))
     }
 
-    fn encode_inner(&self, img: &Image, opts: &EncodeOptions, reconstruct: bool) -> Result<(Vec<u8>, Option<Image>), Error> {
+    fn encode_inner(
+        &self,
+        img: &Image,
+        opts: &EncodeOptions,
+        reconstruct: bool,
+    ) -> Result<(Vec<u8>, Option<Image>), Error> {
         let img = Image::new(img.width, img.height, img.layout, img.data.clone())?;
         if !opts.quality.is_finite() || !(0.0..=100.0).contains(&opts.quality) {
-            return Err(Error::InvalidInput(format!("quality {} outside 0..=100", opts.quality)));
+            return Err(Error::InvalidInput(format!(
+                "quality {} outside 0..=100",
+                opts.quality
+            )));
         }
         let _g = tch::no_grad_guard();
         let quality = opts.quality as f32;
@@ -369,7 +395,9 @@ impl Codec {
         // Parameter path: CPU, f32, one thread, the decoder's exact procedure.
         let _t = Threads::set(1);
         let mut zenc = Encoder::new();
-        self.code_z(&lat, |ch, v| entropy::encode_symbol(&mut zenc, &self.prior.channels[ch], v).map(|_| v))?;
+        self.code_z(&lat, |ch, v| {
+            entropy::encode_symbol(&mut zenc, &self.prior.channels[ch], v).map(|_| v)
+        })?;
         let z_bytes = zenc.finish();
         let th = Instant::now();
         let hyper = self.cpu.h_s.forward(&ints_to_tensor(&lat.z, lat.z_shape));
@@ -403,11 +431,18 @@ impl Codec {
             model_name: self.name.clone(),
             sections: vec![],
         };
-        let bytes = format::write_frame(&header, &[(SectionKind::Z, &z_bytes), (SectionKind::Y, &y_bytes)])?;
+        let bytes = format::write_frame(
+            &header,
+            &[(SectionKind::Z, &z_bytes), (SectionKind::Y, &y_bytes)],
+        )?;
         timings.entropy_ms = ms(t0) - timings.parameters_ms;
         self.record(timings);
         drop(_t);
-        let recon = if reconstruct { Some(self.synthesize(&lat, &header)?) } else { None };
+        let recon = if reconstruct {
+            Some(self.synthesize(&lat, &header)?)
+        } else {
+            None
+        };
         Ok((bytes, recon))
     }
 
@@ -458,7 +493,9 @@ impl Codec {
         let th = Instant::now();
         let hyper = self.cpu.h_s.forward(&ints_to_tensor(&lat.z, lat.z_shape));
         timings.parameters_ms += ms(th);
-        let mut sink = DecodeSink { dec: Decoder::new(y_data) };
+        let mut sink = DecodeSink {
+            dec: Decoder::new(y_data),
+        };
         lat.y = self.code_y(&hyper, h.context, y_shape, &mut sink, &mut timings)?;
         sink.dec.finish()?;
         if lat.checksum() != h.latent_crc {
@@ -476,16 +513,23 @@ impl Codec {
     fn synthesize(&self, lat: &Latents, h: &FrameHeader) -> Result<Image, Error> {
         let _t = Threads::set(self.options.threads);
         let net = self.transforms();
-        let y = ints_to_tensor(&lat.y, lat.y_shape).to_device(self.device()) * net.inv_gain(f64::from(h.quality));
+        let y = ints_to_tensor(&lat.y, lat.y_shape).to_device(self.device())
+            * net.inv_gain(f64::from(h.quality));
         let x = net.g_s.forward(&y, self.options.precision);
         image::from_tensor(&x, h.width, h.height, h.colour)
     }
 
     /// Visits z in channel-major order.
-    fn code_z(&self, lat: &Latents, mut f: impl FnMut(usize, i32) -> Result<i32, entropy::EntropyError>) -> Result<(), Error> {
+    fn code_z(
+        &self,
+        lat: &Latents,
+        mut f: impl FnMut(usize, i32) -> Result<i32, entropy::EntropyError>,
+    ) -> Result<(), Error> {
         let [c, h, w] = lat.z_shape;
         if c as usize != self.prior.channels.len() {
-            return Err(Error::Model("z channel count differs from the prior's".into()));
+            return Err(Error::Model(
+                "z channel count differs from the prior's".into(),
+            ));
         }
         let per = (h * w) as usize;
         for i in 0..(c * h * w) as usize {
@@ -558,7 +602,9 @@ impl Codec {
                         }
                         let t0 = Instant::now();
                         let col = ints_to_tensor(&vals, [m, 1, 1]);
-                        ypad.narrow(2, i as i64 + 2, 1).narrow(3, j as i64 + 2, 1).copy_(&col);
+                        ypad.narrow(2, i as i64 + 2, 1)
+                            .narrow(3, j as i64 + 2, 1)
+                            .copy_(&col);
                         timings.parameters_ms += ms(t0);
                     }
                 }
@@ -591,6 +637,9 @@ pub fn model_dirs() -> Vec<PathBuf> {
     }
     v.push(PathBuf::from("/usr/local/share/gllmm/models"));
     v.push(PathBuf::from("/usr/share/gllmm/models"));
-    v.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models")));
+    v.push(PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models"
+    )));
     v
 }

@@ -34,17 +34,30 @@ impl Curve {
     }
 
     pub fn points(&self) -> Vec<(f64, f64)> {
-        self.bpp.iter().copied().zip(self.psnr.iter().copied()).collect()
+        self.bpp
+            .iter()
+            .copied()
+            .zip(self.psnr.iter().copied())
+            .collect()
     }
 }
 
 /// Real bpp (file size), PSNR, MS-SSIM and timings of gllmm at each quality.
-pub fn eval(codec: &Codec, images: &[Image], qualities: &[f64], opts: &EncodeOptions, mut progress: impl FnMut(&str)) -> Result<Curve, Error> {
+pub fn eval(
+    codec: &Codec,
+    images: &[Image],
+    qualities: &[f64],
+    opts: &EncodeOptions,
+    mut progress: impl FnMut(&str),
+) -> Result<Curve, Error> {
     let mut curve = Curve::default();
     for &q in qualities {
         let mut rows = Vec::new();
         for (i, img) in images.iter().enumerate() {
-            let o = EncodeOptions { quality: q, ..opts.clone() };
+            let o = EncodeOptions {
+                quality: q,
+                ..opts.clone()
+            };
             let t = Instant::now();
             let bytes = codec.encode(img, &o)?;
             let enc = t.elapsed().as_secs_f64() * 1e3;
@@ -52,7 +65,13 @@ pub fn eval(codec: &Codec, images: &[Image], qualities: &[f64], opts: &EncodeOpt
             let rec = codec.decode(&bytes)?;
             let dec = t.elapsed().as_secs_f64() * 1e3;
             let bpp = bytes.len() as f64 * 8.0 / f64::from(img.width * img.height);
-            rows.push([bpp, metrics::psnr(img, &rec), metrics::ms_ssim(img, &rec), enc, dec]);
+            rows.push([
+                bpp,
+                metrics::psnr(img, &rec),
+                metrics::ms_ssim(img, &rec),
+                enc,
+                dec,
+            ]);
             progress(&format!("quality {q}: image {}/{}", i + 1, images.len()));
         }
         curve.push(q, &rows);
@@ -86,7 +105,18 @@ pub fn system_codecs() -> Vec<SystemCodec> {
             name: "JPEG",
             tools: ["cjpeg", "djpeg"],
             settings: &[10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 75.0, 85.0, 92.0],
-            encode: |q, _png, ppm, out| cmd("cjpeg", &[&"-quality", &format!("{}", q as i32), &"-outfile", &out, &ppm]),
+            encode: |q, _png, ppm, out| {
+                cmd(
+                    "cjpeg",
+                    &[
+                        &"-quality",
+                        &format!("{}", q as i32),
+                        &"-outfile",
+                        &out,
+                        &ppm,
+                    ],
+                )
+            },
             decode: |inp, out| cmd("djpeg", &[&"-pnm", &"-outfile", &out, &inp]),
             ext: "jpg",
         },
@@ -94,7 +124,12 @@ pub fn system_codecs() -> Vec<SystemCodec> {
             name: "WebP",
             tools: ["cwebp", "dwebp"],
             settings: &[5.0, 15.0, 30.0, 45.0, 60.0, 75.0, 85.0, 92.0],
-            encode: |q, png, _ppm, out| cmd("cwebp", &[&"-quiet", &"-q", &format!("{q}"), &png, &"-o", &out]),
+            encode: |q, png, _ppm, out| {
+                cmd(
+                    "cwebp",
+                    &[&"-quiet", &"-q", &format!("{q}"), &png, &"-o", &out],
+                )
+            },
             decode: |inp, out| cmd("dwebp", &[&"-quiet", &"-ppm", &inp, &"-o", &out]),
             ext: "webp",
         },
@@ -104,7 +139,12 @@ pub fn system_codecs() -> Vec<SystemCodec> {
             settings: &[52.0, 46.0, 40.0, 34.0, 28.0, 22.0, 16.0],
             encode: |q, png, _ppm, out| {
                 let q = format!("{}", q as i32);
-                cmd("avifenc", &[&"-y", &"444", &"-s", &"6", &"--min", &q, &"--max", &q, &png, &out])
+                cmd(
+                    "avifenc",
+                    &[
+                        &"-y", &"444", &"-s", &"6", &"--min", &q, &"--max", &q, &png, &out,
+                    ],
+                )
             },
             decode: |inp, out| cmd("avifdec", &[&inp, &out]),
             ext: "avif",
@@ -113,7 +153,20 @@ pub fn system_codecs() -> Vec<SystemCodec> {
             name: "HEIF",
             tools: ["heif-enc", "heif-convert"],
             settings: &[10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0],
-            encode: |q, png, _ppm, out| cmd("heif-enc", &[&"-q", &format!("{}", q as i32), &"-p", &"chroma=444", &png, &"-o", &out]),
+            encode: |q, png, _ppm, out| {
+                cmd(
+                    "heif-enc",
+                    &[
+                        &"-q",
+                        &format!("{}", q as i32),
+                        &"-p",
+                        &"chroma=444",
+                        &png,
+                        &"-o",
+                        &out,
+                    ],
+                )
+            },
             decode: |inp, out| cmd("heif-convert", &[&inp, &out]),
             ext: "heic",
         },
@@ -121,7 +174,9 @@ pub fn system_codecs() -> Vec<SystemCodec> {
             name: "JPEG XL",
             tools: ["cjxl", "djxl"],
             settings: &[8.0, 5.0, 3.5, 2.5, 1.8, 1.2, 0.8, 0.5],
-            encode: |d, png, _ppm, out| cmd("cjxl", &[&png, &out, &"-d", &format!("{d}"), &"--quiet"]),
+            encode: |d, png, _ppm, out| {
+                cmd("cjxl", &[&png, &out, &"-d", &format!("{d}"), &"--quiet"])
+            },
             decode: |inp, out| cmd("djxl", &[&inp, &out, &"--quiet"]),
             ext: "jxl",
         },
@@ -129,7 +184,8 @@ pub fn system_codecs() -> Vec<SystemCodec> {
 }
 
 fn available(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
 }
 
 impl SystemCodec {
@@ -149,12 +205,22 @@ impl SystemCodec {
                 if !png.exists() {
                     let rgb = img.to_rgb();
                     for p in [&png, &ppm] {
-                        image::save_buffer(p, &rgb, img.width, img.height, image::ExtendedColorType::Rgb8)
-                            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+                        image::save_buffer(
+                            p,
+                            &rgb,
+                            img.width,
+                            img.height,
+                            image::ExtendedColorType::Rgb8,
+                        )
+                        .map_err(|e| Error::InvalidInput(e.to_string()))?;
                     }
                 }
                 let out = work.join(format!("out.{}", self.ext));
-                let back = work.join(if self.name == "JPEG" || self.name == "WebP" { "back.ppm" } else { "back.png" });
+                let back = work.join(if self.name == "JPEG" || self.name == "WebP" {
+                    "back.ppm"
+                } else {
+                    "back.png"
+                });
                 let t = Instant::now();
                 run_tool((self.encode)(s, &png, &ppm, &out))?;
                 let enc = t.elapsed().as_secs_f64() * 1e3;
@@ -162,11 +228,19 @@ impl SystemCodec {
                 run_tool((self.decode)(&out, &back))?;
                 let dec = t.elapsed().as_secs_f64() * 1e3;
                 let size = std::fs::metadata(&out)?.len();
-                let r = image::open(&back).map_err(|e| Error::InvalidInput(format!("{}: {e}", back.display())))?.to_rgb8();
+                let r = image::open(&back)
+                    .map_err(|e| Error::InvalidInput(format!("{}: {e}", back.display())))?
+                    .to_rgb8();
                 let rec = Image::new_rgb(r.width(), r.height(), r.into_raw())?;
                 let orig = Image::new_rgb(img.width, img.height, img.to_rgb())?;
                 let bpp = size as f64 * 8.0 / f64::from(img.width * img.height);
-                rows.push([bpp, metrics::psnr(&orig, &rec), metrics::ms_ssim(&orig, &rec), enc, dec]);
+                rows.push([
+                    bpp,
+                    metrics::psnr(&orig, &rec),
+                    metrics::ms_ssim(&orig, &rec),
+                    enc,
+                    dec,
+                ]);
             }
             curve.push(s, &rows);
         }
@@ -179,7 +253,11 @@ fn run_tool(mut c: Command) -> Result<(), Error> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(Error::InvalidInput(format!("{:?} failed: {}", c, String::from_utf8_lossy(&out.stderr).trim())))
+        Err(Error::InvalidInput(format!(
+            "{:?} failed: {}",
+            c,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
     }
 }
 
@@ -207,8 +285,9 @@ fn cubic_fit(x: &[f64], y: &[f64]) -> Option<[f64; 4]> {
         for r in 0..4 {
             if r != col {
                 let f = a[r][col] / a[col][col];
-                for c in col..5 {
-                    a[r][c] -= f * a[col][c];
+                let pivot_row = a[col];
+                for (x, p) in a[r][col..].iter_mut().zip(&pivot_row[col..]) {
+                    *x -= f * p;
                 }
             }
         }
@@ -217,7 +296,8 @@ fn cubic_fit(x: &[f64], y: &[f64]) -> Option<[f64; 4]> {
 }
 
 fn integral(c: &[f64; 4], lo: f64, hi: f64) -> f64 {
-    let f = |x: f64| c[0] * x + c[1] * x * x / 2.0 + c[2] * x.powi(3) / 3.0 + c[3] * x.powi(4) / 4.0;
+    let f =
+        |x: f64| c[0] * x + c[1] * x * x / 2.0 + c[2] * x.powi(3) / 3.0 + c[3] * x.powi(4) / 4.0;
     f(hi) - f(lo)
 }
 
@@ -229,8 +309,16 @@ pub fn bd_rate(anchor: &[(f64, f64)], test: &[(f64, f64)]) -> Option<f64> {
     let (tr, tp): (Vec<f64>, Vec<f64>) = test.iter().map(|&(r, p)| (r.ln(), p)).unzip();
     let ca = cubic_fit(&ap, &ar)?;
     let ct = cubic_fit(&tp, &tr)?;
-    let lo = ap.iter().cloned().fold(f64::MAX, f64::min).max(tp.iter().cloned().fold(f64::MAX, f64::min));
-    let hi = ap.iter().cloned().fold(f64::MIN, f64::max).min(tp.iter().cloned().fold(f64::MIN, f64::max));
+    let lo = ap
+        .iter()
+        .cloned()
+        .fold(f64::MAX, f64::min)
+        .max(tp.iter().cloned().fold(f64::MAX, f64::min));
+    let hi = ap
+        .iter()
+        .cloned()
+        .fold(f64::MIN, f64::max)
+        .min(tp.iter().cloned().fold(f64::MIN, f64::max));
     if hi <= lo {
         return None;
     }
@@ -243,36 +331,84 @@ pub fn rd_plot_svg(curves: &[(String, Vec<(f64, f64)>)], title: &str) -> String 
     let pts: Vec<(f64, f64)> = curves.iter().flat_map(|(_, c)| c.iter().copied()).collect();
     let (x0, x1) = (0.0, pts.iter().map(|p| p.0).fold(0.5, f64::max).min(2.5));
     let (y0, y1) = (
-        pts.iter().map(|p| p.1).fold(f64::MAX, f64::min).floor().max(15.0),
-        pts.iter().map(|p| p.1).fold(f64::MIN, f64::max).ceil().min(50.0),
+        pts.iter()
+            .map(|p| p.1)
+            .fold(f64::MAX, f64::min)
+            .floor()
+            .max(15.0),
+        pts.iter()
+            .map(|p| p.1)
+            .fold(f64::MIN, f64::max)
+            .ceil()
+            .min(50.0),
     );
     let (w, h, m) = (800.0, 560.0, 60.0);
     let sx = |x: f64| m + (x - x0) / (x1 - x0) * (w - 2.0 * m);
     let sy = |y: f64| h - m - (y - y0) / (y1 - y0).max(1e-9) * (h - 2.0 * m);
-    let colours = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
+    let colours = [
+        "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    ];
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"13\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"25\" text-anchor=\"middle\" font-size=\"16\">{title}</text>\n",
         w / 2.0
     );
-    s += &format!("<line x1=\"{m}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n", h - m, w - m, h - m);
-    s += &format!("<line x1=\"{m}\" y1=\"{m}\" x2=\"{m}\" y2=\"{}\" stroke=\"black\"/>\n", h - m);
+    s += &format!(
+        "<line x1=\"{m}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n",
+        h - m,
+        w - m,
+        h - m
+    );
+    s += &format!(
+        "<line x1=\"{m}\" y1=\"{m}\" x2=\"{m}\" y2=\"{}\" stroke=\"black\"/>\n",
+        h - m
+    );
     let mut x = 0.0;
     while x <= x1 + 1e-9 {
-        s += &format!("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{x:.2}</text>\n", sx(x), h - m + 18.0);
+        s += &format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{x:.2}</text>\n",
+            sx(x),
+            h - m + 18.0
+        );
         x += 0.25;
     }
     let mut y = y0;
     while y <= y1 + 1e-9 {
-        s += &format!("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{y:.0}</text>\n<line x1=\"{m}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#eee\"/>\n", m - 6.0, sy(y) + 4.0, sy(y), w - m, sy(y));
+        s += &format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{y:.0}</text>\n<line x1=\"{m}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#eee\"/>\n",
+            m - 6.0,
+            sy(y) + 4.0,
+            sy(y),
+            w - m,
+            sy(y)
+        );
         y += 2.0;
     }
-    s += &format!("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">bits per pixel</text>\n", w / 2.0, h - 15.0);
-    s += &format!("<text x=\"18\" y=\"{}\" transform=\"rotate(-90 18 {})\" text-anchor=\"middle\">PSNR (RGB, dB)</text>\n", h / 2.0, h / 2.0);
+    s += &format!(
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">bits per pixel</text>\n",
+        w / 2.0,
+        h - 15.0
+    );
+    s += &format!(
+        "<text x=\"18\" y=\"{}\" transform=\"rotate(-90 18 {})\" text-anchor=\"middle\">PSNR (RGB, dB)</text>\n",
+        h / 2.0,
+        h / 2.0
+    );
     for (i, (name, c)) in curves.iter().enumerate() {
         let col = colours[i % colours.len()];
-        let path: Vec<String> = c.iter().filter(|p| p.0 <= x1).map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y.clamp(y0, y1)))).collect();
-        s += &format!("<polyline fill=\"none\" stroke=\"{col}\" stroke-width=\"2\" points=\"{}\"/>\n", path.join(" "));
-        s += &format!("<text x=\"{}\" y=\"{}\" fill=\"{col}\">{name}</text>\n", w - m - 150.0, m + 20.0 + 18.0 * i as f64);
+        let path: Vec<String> = c
+            .iter()
+            .filter(|p| p.0 <= x1)
+            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y.clamp(y0, y1))))
+            .collect();
+        s += &format!(
+            "<polyline fill=\"none\" stroke=\"{col}\" stroke-width=\"2\" points=\"{}\"/>\n",
+            path.join(" ")
+        );
+        s += &format!(
+            "<text x=\"{}\" y=\"{}\" fill=\"{col}\">{name}</text>\n",
+            w - m - 150.0,
+            m + 20.0 + 18.0 * i as f64
+        );
     }
     s + "</svg>\n"
 }
@@ -283,7 +419,10 @@ mod tests {
 
     #[test]
     fn bd_rate_of_a_scaled_curve() {
-        let a: Vec<(f64, f64)> = [0.1, 0.2, 0.4, 0.8, 1.6].iter().map(|&r: &f64| (r, 30.0 + 4.0 * r.ln())).collect();
+        let a: Vec<(f64, f64)> = [0.1, 0.2, 0.4, 0.8, 1.6]
+            .iter()
+            .map(|&r: &f64| (r, 30.0 + 4.0 * r.ln()))
+            .collect();
         let b: Vec<(f64, f64)> = a.iter().map(|&(r, p)| (r * 0.8, p)).collect();
         let d = bd_rate(&a, &b).unwrap();
         assert!((d + 20.0).abs() < 1e-6, "{d}");

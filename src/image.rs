@@ -14,7 +14,12 @@ pub struct Image {
 }
 
 impl Image {
-    pub fn new(width: u32, height: u32, layout: ColourLayout, data: Vec<u8>) -> Result<Self, Error> {
+    pub fn new(
+        width: u32,
+        height: u32,
+        layout: ColourLayout,
+        data: Vec<u8>,
+    ) -> Result<Self, Error> {
         if !(1..=MAX_DIMENSION).contains(&width) || !(1..=MAX_DIMENSION).contains(&height) {
             return Err(Error::InvalidInput(format!(
                 "image size {width}x{height} outside 1..={MAX_DIMENSION}"
@@ -27,7 +32,12 @@ impl Image {
                 data.len()
             )));
         }
-        Ok(Self { width, height, layout, data })
+        Ok(Self {
+            width,
+            height,
+            layout,
+            data,
+        })
     }
 
     pub fn new_rgb(width: u32, height: u32, data: Vec<u8>) -> Result<Self, Error> {
@@ -87,7 +97,12 @@ pub fn to_tensor(img: &Image) -> Tensor {
 }
 
 /// Crops, clamps and rounds a `[1, 3, H', W']` reconstruction back to 8 bits.
-pub fn from_tensor(t: &Tensor, width: u32, height: u32, layout: ColourLayout) -> Result<Image, Error> {
+pub fn from_tensor(
+    t: &Tensor,
+    width: u32,
+    height: u32,
+    layout: ColourLayout,
+) -> Result<Image, Error> {
     let (w, h) = (i64::from(width), i64::from(height));
     let t = t
         .to_device(tch::Device::Cpu)
@@ -97,9 +112,14 @@ pub fn from_tensor(t: &Tensor, width: u32, height: u32, layout: ColourLayout) ->
         .squeeze_dim(0);
     let t = match layout {
         ColourLayout::Rgb => t.permute([1, 2, 0]),
-        ColourLayout::Gray => t.mean_dim([0i64].as_slice(), true, Kind::Float).permute([1, 2, 0]),
+        ColourLayout::Gray => t
+            .mean_dim([0i64].as_slice(), true, Kind::Float)
+            .permute([1, 2, 0]),
     };
-    let t = (t.clamp(0.0, 1.0) * 255.0).round().to_kind(Kind::Uint8).contiguous();
+    let t = (t.clamp(0.0, 1.0) * 255.0)
+        .round()
+        .to_kind(Kind::Uint8)
+        .contiguous();
     let mut data = vec![0u8; (w * h) as usize * layout.channels()];
     let n = data.len();
     t.copy_data(&mut data, n);

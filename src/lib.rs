@@ -9,21 +9,31 @@
 //! # Ok::<(), gllmm::Error>(())
 //! ```
 
+#[cfg(feature = "torch")]
 pub mod codec;
 pub mod entropy;
+#[cfg(feature = "torch")]
 pub mod eval;
 pub mod format;
+#[cfg(feature = "torch")]
 pub mod image;
+#[cfg(feature = "torch")]
 pub mod metrics;
+#[cfg(feature = "torch")]
 pub mod model;
+#[cfg(feature = "torch")]
 pub mod train;
 
+#[cfg(feature = "torch")]
 pub use codec::{Codec, CodecOptions, DeviceChoice, EncodeOptions};
 pub use format::{ColourLayout, ContextMode};
+#[cfg(feature = "torch")]
 pub use image::Image;
+#[cfg(feature = "torch")]
 pub use model::Precision;
 
 /// A decoded picture is an [`Image`].
+#[cfg(feature = "torch")]
 pub type DecodedImage = Image;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,14 +44,18 @@ pub enum Error {
     Entropy(#[from] entropy::EntropyError),
     #[error("model: {0}")]
     Model(String),
-    #[error("stream was made with model {stream_name:?} ({stream_hash}), this decoder has {model_name:?} ({model_hash})")]
+    #[error(
+        "stream was made with model {stream_name:?} ({stream_hash}), this decoder has {model_name:?} ({model_hash})"
+    )]
     ModelMismatch {
         stream_name: String,
         stream_hash: String,
         model_name: String,
         model_hash: String,
     },
-    #[error("decoded latents do not match the encoder's (checksum mismatch): corrupt stream or a non-deterministic parameter path")]
+    #[error(
+        "decoded latents do not match the encoder's (checksum mismatch): corrupt stream or a non-deterministic parameter path"
+    )]
     LatentMismatch,
     #[error("invalid input: {0}")]
     InvalidInput(String),
@@ -49,6 +63,7 @@ pub enum Error {
     Device(String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[cfg(feature = "torch")]
     #[error("torch: {0}")]
     Torch(#[from] tch::TchError),
 }

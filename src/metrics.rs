@@ -5,12 +5,20 @@ use crate::image::Image;
 /// PSNR in dB over all channels (RGB for colour images), 8-bit peak.
 pub fn psnr(a: &Image, b: &Image) -> f64 {
     let mse = mse(&a.to_rgb(), &b.to_rgb());
-    if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0 * 255.0 / mse).log10() }
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0 * 255.0 / mse).log10()
+    }
 }
 
 pub fn mse(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len(), "images must have the same size");
-    let s: f64 = a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum();
+    let s: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum();
     s / a.len().max(1) as f64
 }
 
@@ -24,8 +32,18 @@ pub fn ms_ssim(a: &Image, b: &Image) -> f64 {
     let mut result = 1.0;
     let mut wsum = 0.0;
     for ch in 0..3 {
-        let mut x: Vec<f64> = ra.iter().skip(ch).step_by(3).map(|&v| f64::from(v)).collect();
-        let mut y: Vec<f64> = rb.iter().skip(ch).step_by(3).map(|&v| f64::from(v)).collect();
+        let mut x: Vec<f64> = ra
+            .iter()
+            .skip(ch)
+            .step_by(3)
+            .map(|&v| f64::from(v))
+            .collect();
+        let mut y: Vec<f64> = rb
+            .iter()
+            .skip(ch)
+            .step_by(3)
+            .map(|&v| f64::from(v))
+            .collect();
         let (mut cw, mut chh) = (w, h);
         let mut val = 1.0;
         let mut used = 0.0;
@@ -62,7 +80,11 @@ fn downsample(x: &[f64], w: usize, h: usize) -> Vec<f64> {
     let mut o = vec![0.0; nw * nh];
     for i in 0..nh {
         for j in 0..nw {
-            o[i * nw + j] = (x[2 * i * w + 2 * j] + x[2 * i * w + 2 * j + 1] + x[(2 * i + 1) * w + 2 * j] + x[(2 * i + 1) * w + 2 * j + 1]) / 4.0;
+            o[i * nw + j] = (x[2 * i * w + 2 * j]
+                + x[2 * i * w + 2 * j + 1]
+                + x[(2 * i + 1) * w + 2 * j]
+                + x[(2 * i + 1) * w + 2 * j + 1])
+                / 4.0;
         }
     }
     o
@@ -70,11 +92,15 @@ fn downsample(x: &[f64], w: usize, h: usize) -> Vec<f64> {
 
 fn blur(x: &[f64], w: usize, h: usize) -> Vec<f64> {
     let k: Vec<f64> = {
-        let v: Vec<f64> = (-5..=5).map(|i: i32| (-(f64::from(i * i)) / (2.0 * 1.5 * 1.5)).exp()).collect();
+        let v: Vec<f64> = (-5..=5)
+            .map(|i: i32| (-(f64::from(i * i)) / (2.0 * 1.5 * 1.5)).exp())
+            .collect();
         let s: f64 = v.iter().sum();
         v.into_iter().map(|a| a / s).collect()
     };
-    let r = 5usize.min(w.saturating_sub(1) / 2).min(h.saturating_sub(1) / 2);
+    let r = 5usize
+        .min(w.saturating_sub(1) / 2)
+        .min(h.saturating_sub(1) / 2);
     let off = 5 - r;
     let (ow, oh) = (w - 2 * r, h - 2 * r);
     let mut tmp = vec![0.0; ow * h];
@@ -86,7 +112,9 @@ fn blur(x: &[f64], w: usize, h: usize) -> Vec<f64> {
     let mut o = vec![0.0; ow * oh];
     for i in 0..oh {
         for j in 0..ow {
-            o[i * ow + j] = (0..=2 * r).map(|t| k[off + t] * tmp[(i + t) * ow + j]).sum();
+            o[i * ow + j] = (0..=2 * r)
+                .map(|t| k[off + t] * tmp[(i + t) * ow + j])
+                .sum();
         }
     }
     o
@@ -103,7 +131,11 @@ fn ssim_components(x: &[f64], y: &[f64], w: usize, h: usize) -> (f64, f64) {
     let n = mx.len() as f64;
     let (mut l, mut cs) = (0.0, 0.0);
     for i in 0..mx.len() {
-        let (vx, vy, cxy) = (sxx[i] - mx[i] * mx[i], syy[i] - my[i] * my[i], sxy[i] - mx[i] * my[i]);
+        let (vx, vy, cxy) = (
+            sxx[i] - mx[i] * mx[i],
+            syy[i] - my[i] * my[i],
+            sxy[i] - mx[i] * my[i],
+        );
         l += (2.0 * mx[i] * my[i] + c1) / (mx[i] * mx[i] + my[i] * my[i] + c1);
         cs += (2.0 * cxy + c2) / (vx + vy + c2);
     }
@@ -120,7 +152,10 @@ mod tests {
         assert!(psnr(&img, &img).is_infinite());
         assert!((ms_ssim(&img, &img) - 1.0).abs() < 1e-9);
         let mut other = img.clone();
-        other.data.iter_mut().for_each(|v| *v = v.saturating_add(10));
+        other
+            .data
+            .iter_mut()
+            .for_each(|v| *v = v.saturating_add(10));
         assert!(psnr(&img, &other) < 30.0);
         assert!(ms_ssim(&img, &other) < 1.0);
     }

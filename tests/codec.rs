@@ -13,7 +13,11 @@ fn decode_matches_encoder_reconstruction_bit_exactly() {
         for layout in [ColourLayout::Rgb, ColourLayout::Gray] {
             for (w, h) in SIZES {
                 let img = common::picture(w, h, layout);
-                let opts = EncodeOptions { quality: 40.0, context, ..Default::default() };
+                let opts = EncodeOptions {
+                    quality: 40.0,
+                    context,
+                    ..Default::default()
+                };
                 let (bytes, rec) = codec.encode_and_reconstruct(&img, &opts).unwrap();
                 let dec = codec.decode(&bytes).unwrap();
                 assert_eq!(dec, rec, "{w}x{h} {layout:?} {context:?}");
@@ -33,7 +37,15 @@ fn thread_count_does_not_change_the_picture() {
     let one = common::codec(2);
     let bytes = one.encode(&img, &EncodeOptions::default()).unwrap();
     let cfg = common::small_config();
-    let two = gllmm::Codec::random(&cfg, 2, &CodecOptions { threads: 2, ..Default::default() }).unwrap();
+    let two = gllmm::Codec::random(
+        &cfg,
+        2,
+        &CodecOptions {
+            threads: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let (a, b) = (one.decode(&bytes), two.decode(&bytes));
     assert_eq!(a.unwrap(), b.unwrap());
     assert_eq!(two.encode(&img, &EncodeOptions::default()).unwrap(), bytes);
@@ -45,12 +57,32 @@ fn quality_is_continuous_and_monotone_in_rate() {
     let img = common::picture(64, 64, ColourLayout::Rgb);
     let sizes: Vec<usize> = [0.0, 33.3, 50.0, 75.5, 100.0]
         .iter()
-        .map(|&quality| codec.encode(&img, &EncodeOptions { quality, ..Default::default() }).unwrap().len())
+        .map(|&quality| {
+            codec
+                .encode(
+                    &img,
+                    &EncodeOptions {
+                        quality,
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
+                .len()
+        })
         .collect();
     // The untrained gains already scale y: more quality, no fewer bytes.
     assert!(sizes.windows(2).all(|w| w[0] <= w[1] + 8), "{sizes:?}");
     for q in [-1.0, 100.5, f64::NAN] {
-        assert!(matches!(codec.encode(&img, &EncodeOptions { quality: q, ..Default::default() }), Err(Error::InvalidInput(_))));
+        assert!(matches!(
+            codec.encode(
+                &img,
+                &EncodeOptions {
+                    quality: q,
+                    ..Default::default()
+                }
+            ),
+            Err(Error::InvalidInput(_))
+        ));
     }
 }
 
@@ -69,7 +101,10 @@ fn corrupt_truncated_and_foreign_streams_are_errors() {
         assert!(codec.decode(&b).is_err(), "flip at {i}");
     }
     let other = common::codec(5);
-    assert!(matches!(other.decode(&bytes), Err(Error::ModelMismatch { .. })));
+    assert!(matches!(
+        other.decode(&bytes),
+        Err(Error::ModelMismatch { .. })
+    ));
 }
 
 #[test]

@@ -30,9 +30,15 @@ impl From<Device> for gllmm::DeviceChoice {
 #[enum_type(name = "GstGllmmContext")]
 pub enum Context {
     #[default]
-    #[enum_value(name = "Checkerboard: two passes, parallel decoding", nick = "checkerboard")]
+    #[enum_value(
+        name = "Checkerboard: two passes, parallel decoding",
+        nick = "checkerboard"
+    )]
     Checkerboard = 0,
-    #[enum_value(name = "Serial masked 5x5: best rate, slower decoding", nick = "serial")]
+    #[enum_value(
+        name = "Serial masked 5x5: best rate, slower decoding",
+        nick = "serial"
+    )]
     Serial = 1,
 }
 

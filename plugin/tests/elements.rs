@@ -15,7 +15,10 @@ fn raw_caps(format: &str, w: i32, h: i32) -> gst::Caps {
 
 fn encoder() -> gst_check::Harness {
     common::init();
-    let e = gst::ElementFactory::make("gllmmenc").property("model", common::MODEL).build().unwrap();
+    let e = gst::ElementFactory::make("gllmmenc")
+        .property("model", common::MODEL)
+        .build()
+        .unwrap();
     gst_check::Harness::with_element(&e, Some("sink"), Some("src"))
 }
 
@@ -25,7 +28,9 @@ fn encode_frames(frames: &[(u32, u32)]) -> Vec<gst::Buffer> {
     for (i, &(w, ht)) in frames.iter().enumerate() {
         h.set_src_caps(raw_caps("RGB", w as i32, ht as i32));
         let mut buf = gst::Buffer::from_mut_slice(padded_rgb(w, ht, i as u32));
-        buf.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(40 * i as u64));
+        buf.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(40 * i as u64));
         assert_eq!(h.push(buf), Ok(gst::FlowSuccess::Ok));
         out.push(h.pull().unwrap());
     }
@@ -38,7 +43,8 @@ fn padded_rgb(w: u32, h: u32, seed: u32) -> Vec<u8> {
     let px = common::rgb(w, h, seed);
     let mut v = vec![0u8; stride * h as usize];
     for y in 0..h as usize {
-        v[y * stride..y * stride + w as usize * 3].copy_from_slice(&px[y * w as usize * 3..(y + 1) * w as usize * 3]);
+        v[y * stride..y * stride + w as usize * 3]
+            .copy_from_slice(&px[y * w as usize * 3..(y + 1) * w as usize * 3]);
     }
     v
 }
@@ -47,15 +53,23 @@ fn padded_rgb(w: u32, h: u32, seed: u32) -> Vec<u8> {
 fn encoder_negotiates_and_codes_decodable_frames() {
     let mut h = encoder();
     h.set_src_caps(raw_caps("RGB", 33, 17));
-    assert_eq!(h.push(gst::Buffer::from_mut_slice(padded_rgb(33, 17, 0))), Ok(gst::FlowSuccess::Ok));
+    assert_eq!(
+        h.push(gst::Buffer::from_mut_slice(padded_rgb(33, 17, 0))),
+        Ok(gst::FlowSuccess::Ok)
+    );
     let buf = h.pull().unwrap();
-    assert!(!buf.flags().contains(gst::BufferFlags::DELTA_UNIT), "every frame is a sync point");
+    assert!(
+        !buf.flags().contains(gst::BufferFlags::DELTA_UNIT),
+        "every frame is a sync point"
+    );
     let caps = h.sinkpad().unwrap().current_caps().unwrap();
     let s = caps.structure(0).unwrap();
     assert_eq!(s.name(), "image/x-gllmm");
     assert_eq!(s.get::<i32>("width").unwrap(), 33);
-    assert_eq!(s.get::<bool>("parsed").unwrap(), true);
-    let img = common::codec().decode(&buf.map_readable().unwrap()).unwrap();
+    assert!(s.get::<bool>("parsed").unwrap());
+    let img = common::codec()
+        .decode(&buf.map_readable().unwrap())
+        .unwrap();
     assert_eq!((img.width, img.height), (33, 17));
     h.push_event(gst::event::Eos::new());
 }
@@ -75,13 +89,27 @@ fn encoder_properties() {
 
 #[test]
 fn encoder_accepts_every_listed_format() {
-    for (fmt, bpp) in [("RGBx", 4), ("BGRx", 4), ("RGBA", 4), ("BGRA", 4), ("GRAY8", 1), ("GRAY16_BE", 2), ("ARGB64", 8)] {
+    for (fmt, bpp) in [
+        ("RGBx", 4),
+        ("BGRx", 4),
+        ("RGBA", 4),
+        ("BGRA", 4),
+        ("GRAY8", 1),
+        ("GRAY16_BE", 2),
+        ("ARGB64", 8),
+    ] {
         let mut h = encoder();
         h.set_src_caps(raw_caps(fmt, 8, 4));
         let stride = (8 * bpp as usize).div_ceil(4) * 4;
-        assert_eq!(h.push(gst::Buffer::from_mut_slice(vec![128u8; stride * 4])), Ok(gst::FlowSuccess::Ok), "{fmt}");
+        assert_eq!(
+            h.push(gst::Buffer::from_mut_slice(vec![128u8; stride * 4])),
+            Ok(gst::FlowSuccess::Ok),
+            "{fmt}"
+        );
         let buf = h.pull().unwrap();
-        let img = common::codec().decode(&buf.map_readable().unwrap()).unwrap();
+        let img = common::codec()
+            .decode(&buf.map_readable().unwrap())
+            .unwrap();
         let gray = fmt.starts_with("GRAY");
         assert_eq!(img.layout == gllmm::ColourLayout::Gray, gray, "{fmt}");
     }
@@ -90,7 +118,10 @@ fn encoder_accepts_every_listed_format() {
 #[test]
 fn encoder_with_a_missing_model_fails_with_a_message() {
     common::init();
-    let e = gst::ElementFactory::make("gllmmenc").property("model", "no-such-model").build().unwrap();
+    let e = gst::ElementFactory::make("gllmmenc")
+        .property("model", "no-such-model")
+        .build()
+        .unwrap();
     let err = e.set_state(gst::State::Paused);
     assert!(err.is_err());
     e.set_state(gst::State::Null).unwrap();
@@ -99,7 +130,11 @@ fn encoder_with_a_missing_model_fails_with_a_message() {
 fn decoder() -> gst_check::Harness {
     common::init();
     let mut h = gst_check::Harness::new("gllmmdec");
-    h.set_src_caps(gst::Caps::builder("image/x-gllmm").field("parsed", true).build());
+    h.set_src_caps(
+        gst::Caps::builder("image/x-gllmm")
+            .field("parsed", true)
+            .build(),
+    );
     h
 }
 
@@ -120,7 +155,10 @@ fn decoder_outputs_rgb_and_renegotiates_on_size_change() {
         let stride = info.stride()[0] as usize;
         for y in 0..expect.height as usize {
             let row = expect.width as usize * 3;
-            assert_eq!(&map[y * stride..y * stride + row], &expect.data[y * row..(y + 1) * row]);
+            assert_eq!(
+                &map[y * stride..y * stride + row],
+                &expect.data[y * row..(y + 1) * row]
+            );
         }
     }
     h.push_event(gst::event::Eos::new());
@@ -134,16 +172,29 @@ fn decoder_survives_corrupt_frames_and_flushes() {
     let n = bad.len();
     bad[n - 10] ^= 0x55;
     // A corrupt frame is dropped and counted against max-errors, not fatal.
-    assert_eq!(h.push(gst::Buffer::from_mut_slice(bad)), Ok(gst::FlowSuccess::Ok));
-    assert_eq!(h.push(gst::Buffer::from_mut_slice(b"garbage".to_vec())), Ok(gst::FlowSuccess::Ok));
+    assert_eq!(
+        h.push(gst::Buffer::from_mut_slice(bad)),
+        Ok(gst::FlowSuccess::Ok)
+    );
+    assert_eq!(
+        h.push(gst::Buffer::from_mut_slice(b"garbage".to_vec())),
+        Ok(gst::FlowSuccess::Ok)
+    );
     assert!(h.push_event(gst::event::FlushStart::new()));
     assert!(h.push_event(gst::event::FlushStop::new(true)));
-    h.set_src_caps(gst::Caps::builder("image/x-gllmm").field("parsed", true).build());
+    h.set_src_caps(
+        gst::Caps::builder("image/x-gllmm")
+            .field("parsed", true)
+            .build(),
+    );
     assert_eq!(h.push(frames[1].clone()), Ok(gst::FlowSuccess::Ok));
     assert!(h.pull().is_ok());
     // With max-errors 0 the next bad frame is an error on the bus.
     h.element().unwrap().set_property("max-errors", 0i32);
-    assert_eq!(h.push(gst::Buffer::from_mut_slice(b"GLMM\x01garbage".to_vec())), Err(gst::FlowError::Error));
+    assert_eq!(
+        h.push(gst::Buffer::from_mut_slice(b"GLMM\x01garbage".to_vec())),
+        Err(gst::FlowError::Error)
+    );
 }
 
 #[test]
@@ -153,7 +204,10 @@ fn decoder_properties() {
     e.set_property("threads", 2u32);
     e.set_property_from_str("device", "cpu");
     e.set_property("model-dir", "/nonexistent");
-    assert_eq!(e.property::<Option<String>>("model-dir").as_deref(), Some("/nonexistent"));
+    assert_eq!(
+        e.property::<Option<String>>("model-dir").as_deref(),
+        Some("/nonexistent")
+    );
 }
 
 fn parser() -> gst_check::Harness {
@@ -180,11 +234,14 @@ fn parser_frames_chunked_stream_with_garbage() {
     while let Some(b) = h.try_pull() {
         got.push(b.map_readable().unwrap().to_vec());
     }
-    let want: Vec<Vec<u8>> = frames.iter().map(|f| f.map_readable().unwrap().to_vec()).collect();
+    let want: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|f| f.map_readable().unwrap().to_vec())
+        .collect();
     assert_eq!(got, want);
     let caps = h.sinkpad().unwrap().current_caps().unwrap();
     let s = caps.structure(0).unwrap();
-    assert_eq!(s.get::<bool>("parsed").unwrap(), true);
+    assert!(s.get::<bool>("parsed").unwrap());
     assert_eq!(s.get::<i32>("width").unwrap(), 16);
 }
 
@@ -193,11 +250,17 @@ fn typefinder_accepts_gllmm_and_rejects_other_data() {
     common::init();
     let frame = encode_frames(&[(8, 8)]).remove(0);
     let data = frame.map_readable().unwrap().to_vec();
-    let (caps, prob) = gst_base::functions::type_find_helper_for_data(None::<&gst::Object>, &data).unwrap();
+    let (caps, prob) =
+        gst_base::functions::type_find_helper_for_data(None::<&gst::Object>, &data).unwrap();
     assert_eq!(caps.structure(0).unwrap().name(), "image/x-gllmm");
     assert_eq!(prob, gst::TypeFindProbability::Maximum);
-    for other in [&b"\x89PNG\r\n\x1a\n0000000000000000"[..], b"GLMM\x02000000000000000000000000", &[0u8; 64]] {
+    for other in [
+        &b"\x89PNG\r\n\x1a\n0000000000000000"[..],
+        b"GLMM\x02000000000000000000000000",
+        &[0u8; 64],
+    ] {
         let r = gst_base::functions::type_find_helper_for_data(None::<&gst::Object>, other);
-        assert!(r.map_or(true, |(c, _)| c.structure(0).unwrap().name() != "image/x-gllmm"));
+        assert!(r.map_or(true, |(c, _)| c.structure(0).unwrap().name()
+            != "image/x-gllmm"));
     }
 }

@@ -39,9 +39,17 @@ fn write_png(path: &Path, w: u32, h: u32, color: png::ColorType, depth: png::Bit
         png::ColorType::GrayscaleAlpha => 2,
         _ => 1,
     };
-    let bytes_per = if depth == png::BitDepth::Sixteen { 2 } else { 1 };
+    let bytes_per = if depth == png::BitDepth::Sixteen {
+        2
+    } else {
+        1
+    };
     if color == png::ColorType::Indexed {
-        enc.set_palette((0..=255u8).flat_map(|i| [i, 255 - i, i / 2]).collect::<Vec<u8>>());
+        enc.set_palette(
+            (0..=255u8)
+                .flat_map(|i| [i, 255 - i, i / 2])
+                .collect::<Vec<u8>>(),
+        );
     }
     let n = (w * h) as usize * channels * bytes_per;
     let data: Vec<u8> = (0..n).map(|i| ((i * 7 + i / 97) % 253) as u8).collect();
@@ -100,8 +108,19 @@ fn readme_pipelines_for_every_png_kind() {
         for out in [&back, &back2] {
             let (w, h, ct, data) = read_png(out);
             assert_eq!((w, h), (45, 31), "{name}");
-            assert_eq!(ct, if gray { png::ColorType::Grayscale } else { png::ColorType::Rgb }, "{name}");
-            assert_eq!(data, expect.data, "{name}: pipeline output differs from Codec::decode");
+            assert_eq!(
+                ct,
+                if gray {
+                    png::ColorType::Grayscale
+                } else {
+                    png::ColorType::Rgb
+                },
+                "{name}"
+            );
+            assert_eq!(
+                data, expect.data,
+                "{name}: pipeline output differs from Codec::decode"
+            );
         }
     }
 }
@@ -124,7 +143,11 @@ fn video_round_trip_with_timestamps_and_tiny_blocks() {
         .unwrap()
         .downcast::<gst::Pipeline>()
         .unwrap();
-        let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+        let sink = p
+            .by_name("sink")
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
         p.set_state(gst::State::Playing).unwrap();
         let mut pts = Vec::new();
         while let Ok(s) = sink.pull_sample() {
@@ -139,7 +162,10 @@ fn video_round_trip_with_timestamps_and_tiny_blocks() {
         for (i, t) in pts.iter().enumerate() {
             let want = gst::ClockTime::from_nseconds(i as u64 * 1_000_000_000 / 30);
             let got = t.expect("timestamped");
-            assert!(got.nseconds().abs_diff(want.nseconds()) < 1_000_000, "frame {i}: {got} vs {want}");
+            assert!(
+                got.nseconds().abs_diff(want.nseconds()) < 1_000_000,
+                "frame {i}: {got} vs {want}"
+            );
         }
     }
 }
@@ -158,5 +184,8 @@ fn errors_reach_the_bus_with_a_message() {
     let junk = dir.path().join("junk.gllmm");
     std::fs::write(&junk, b"GLMM\x01 this is not really a gllmm stream at all").unwrap();
     // Nothing parseable: the parser skips it all and the stream ends cleanly or errors; never a crash.
-    let _ = run(&format!("filesrc location={} ! gllmmparse ! gllmmdec ! fakesink", junk.display()));
+    let _ = run(&format!(
+        "filesrc location={} ! gllmmparse ! gllmmdec ! fakesink",
+        junk.display()
+    ));
 }

@@ -11,7 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Parser)]
-#[command(name = "gllmm", version, about = "Learned image codec (GLLMM entropy model)")]
+#[command(
+    name = "gllmm",
+    version,
+    about = "Learned image codec (GLLMM entropy model)"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -61,7 +65,11 @@ impl ModelArgs {
                 Dev::Cuda => DeviceChoice::Cuda,
             },
             threads: self.threads,
-            precision: if self.precision == Prec::Bf16 { Precision::Bf16 } else { Precision::F32 },
+            precision: if self.precision == Prec::Bf16 {
+                Precision::Bf16
+            } else {
+                Precision::F32
+            },
         };
         Codec::load_named(&self.model, &opts)
     }
@@ -219,8 +227,19 @@ fn read_image(path: &Path) -> Result<Image, String> {
         .with_guessed_format()
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?
         .decode()
-        .map_err(|e| format!("{} is not a picture this tool reads (PNG, JPEG, PPM): {e}", path.display()))?;
-    let gray = matches!(img.color(), image::ColorType::L8 | image::ColorType::L16 | image::ColorType::La8 | image::ColorType::La16);
+        .map_err(|e| {
+            format!(
+                "{} is not a picture this tool reads (PNG, JPEG, PPM): {e}",
+                path.display()
+            )
+        })?;
+    let gray = matches!(
+        img.color(),
+        image::ColorType::L8
+            | image::ColorType::L16
+            | image::ColorType::La8
+            | image::ColorType::La16
+    );
     let r = if gray {
         let g = img.to_luma8();
         Image::new_gray(g.width(), g.height(), g.into_raw())
@@ -236,8 +255,15 @@ fn write_png(img: &Image, path: &Path) -> Result<(), String> {
         ColourLayout::Rgb => image::ExtendedColorType::Rgb8,
         ColourLayout::Gray => image::ExtendedColorType::L8,
     };
-    image::save_buffer_with_format(path, &img.data, img.width, img.height, ct, image::ImageFormat::Png)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    image::save_buffer_with_format(
+        path,
+        &img.data,
+        img.width,
+        img.height,
+        ct,
+        image::ImageFormat::Png,
+    )
+    .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// Byte ranges of the frames in a .gllmm stream.
@@ -245,7 +271,8 @@ fn frames(data: &[u8]) -> Result<Vec<(usize, usize)>, String> {
     let mut v = Vec::new();
     let mut pos = 0;
     while pos < data.len() {
-        let (_, used) = format::read_frame(&data[pos..]).map_err(|e| format!("frame {} at byte {pos}: {e}", v.len()))?;
+        let (_, used) = format::read_frame(&data[pos..])
+            .map_err(|e| format!("frame {} at byte {pos}: {e}", v.len()))?;
         v.push((pos, used));
         pos += used;
     }
@@ -257,7 +284,13 @@ fn frames(data: &[u8]) -> Result<Vec<(usize, usize)>, String> {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.cmd {
-        Cmd::Encode { input, output, quality, context, model } => {
+        Cmd::Encode {
+            input,
+            output,
+            quality,
+            context,
+            model,
+        } => {
             let img = read_image(&input)?;
             let codec = model.load().map_err(|e| e.to_string())?;
             let opts = EncodeOptions {
@@ -270,7 +303,8 @@ fn run(cli: Cli) -> Result<(), String> {
             };
             let t = std::time::Instant::now();
             let bytes = codec.encode(&img, &opts).map_err(|e| e.to_string())?;
-            std::fs::write(&output, &bytes).map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+            std::fs::write(&output, &bytes)
+                .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
             eprintln!(
                 "{}: {}x{} -> {} bytes, {:.4} bpp, {:.0} ms",
                 output.display(),
@@ -281,16 +315,31 @@ fn run(cli: Cli) -> Result<(), String> {
                 t.elapsed().as_secs_f64() * 1e3
             );
         }
-        Cmd::Decode { input, output, frame, model } => {
-            let data = std::fs::read(&input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
+        Cmd::Decode {
+            input,
+            output,
+            frame,
+            model,
+        } => {
+            let data = std::fs::read(&input)
+                .map_err(|e| format!("cannot read {}: {e}", input.display()))?;
             let fr = frames(&data)?;
-            let &(pos, len) = fr.get(frame).ok_or_else(|| format!("{} has {} frames, no frame {frame}", input.display(), fr.len()))?;
+            let &(pos, len) = fr.get(frame).ok_or_else(|| {
+                format!(
+                    "{} has {} frames, no frame {frame}",
+                    input.display(),
+                    fr.len()
+                )
+            })?;
             let codec = model.load().map_err(|e| e.to_string())?;
-            let img = codec.decode(&data[pos..pos + len]).map_err(|e| format!("{}: {e}", input.display()))?;
+            let img = codec
+                .decode(&data[pos..pos + len])
+                .map_err(|e| format!("{}: {e}", input.display()))?;
             write_png(&img, &output)?;
         }
         Cmd::Info { input } => {
-            let data = std::fs::read(&input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
+            let data = std::fs::read(&input)
+                .map_err(|e| format!("cannot read {}: {e}", input.display()))?;
             for (i, (pos, len)) in frames(&data)?.into_iter().enumerate() {
                 let (f, _) = format::read_frame(&data[pos..]).map_err(|e| e.to_string())?;
                 let h = &f.header;
@@ -300,15 +349,24 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("  context:   {:?}", h.context);
                 println!("  quality:   {}", h.quality);
                 println!("  framerate: {}/{}", h.fps_n, h.fps_d);
-                println!("  model:     {} ({})", h.model_name, gllmm::hex(&h.model_hash));
+                println!(
+                    "  model:     {} ({})",
+                    h.model_name,
+                    gllmm::hex(&h.model_hash)
+                );
                 for s in &h.sections {
                     println!("  section:   {:?} {} bytes", s.kind, s.len);
                 }
-                println!("  bpp:       {:.4}", len as f64 * 8.0 / (f64::from(h.width) * f64::from(h.height)));
+                println!(
+                    "  bpp:       {:.4}",
+                    len as f64 * 8.0 / (f64::from(h.width) * f64::from(h.height))
+                );
             }
         }
         Cmd::Train(a) => {
-            let run_dir = a.run_dir.unwrap_or_else(|| gllmm_home().join("runs").join(&a.name));
+            let run_dir = a
+                .run_dir
+                .unwrap_or_else(|| gllmm_home().join("runs").join(&a.name));
             let opts = TrainOptions {
                 data: a.data,
                 run_dir,
@@ -317,7 +375,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 crop: a.crop,
                 lr: a.lr,
                 steps: a.steps,
-                precision: if a.precision == Prec::Bf16 { Precision::Bf16 } else { Precision::F32 },
+                precision: if a.precision == Prec::Bf16 {
+                    Precision::Bf16
+                } else {
+                    Precision::F32
+                },
                 threads: a.threads,
                 checkpoint_secs: a.checkpoint_secs,
                 serial_fraction: a.serial_fraction,
@@ -336,28 +398,65 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             let stop = Arc::new(AtomicBool::new(false));
             let s = stop.clone();
-            ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).map_err(|e| e.to_string())?;
+            ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
+                .map_err(|e| e.to_string())?;
             trainer.run(stop).map_err(|e| e.to_string())?;
         }
-        Cmd::Eval { data, qualities, limit, context, json, model } => {
-            let images = gllmm::train::trainer::load_eval_images(&data, limit.unwrap_or(usize::MAX)).map_err(|e| e.to_string())?;
+        Cmd::Eval {
+            data,
+            qualities,
+            limit,
+            context,
+            json,
+            model,
+        } => {
+            let images =
+                gllmm::train::trainer::load_eval_images(&data, limit.unwrap_or(usize::MAX))
+                    .map_err(|e| e.to_string())?;
             let codec = model.load().map_err(|e| e.to_string())?;
-            let opts = EncodeOptions { context: ctx_mode(context), ..Default::default() };
-            let curve = gllmm::eval::eval(&codec, &images, &qualities, &opts, |m| eprint!("\r{m}   "))
-                .map_err(|e| e.to_string())?;
+            let opts = EncodeOptions {
+                context: ctx_mode(context),
+                ..Default::default()
+            };
+            let curve =
+                gllmm::eval::eval(&codec, &images, &qualities, &opts, |m| eprint!("\r{m}   "))
+                    .map_err(|e| e.to_string())?;
             eprintln!();
-            println!("gllmm model {} ({}) on {} images of {}", codec.name(), gllmm::hex(&codec.hash()), images.len(), data.display());
+            println!(
+                "gllmm model {} ({}) on {} images of {}",
+                codec.name(),
+                gllmm::hex(&codec.hash()),
+                images.len(),
+                data.display()
+            );
             print_curve("gllmm", &curve);
             if let Some(p) = json {
                 let v = serde_json::json!({ "gllmm": curve, "model": codec.name(), "hash": gllmm::hex(&codec.hash()), "images": images.len(), "data": data.display().to_string() });
-                std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+                std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap())
+                    .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
             }
         }
-        Cmd::Compare { data, qualities, limit, json, plot, reference, model } => {
-            let images = gllmm::train::trainer::load_eval_images(&data, limit.unwrap_or(usize::MAX)).map_err(|e| e.to_string())?;
+        Cmd::Compare {
+            data,
+            qualities,
+            limit,
+            json,
+            plot,
+            reference,
+            model,
+        } => {
+            let images =
+                gllmm::train::trainer::load_eval_images(&data, limit.unwrap_or(usize::MAX))
+                    .map_err(|e| e.to_string())?;
             let codec = model.load().map_err(|e| e.to_string())?;
-            let ours = gllmm::eval::eval(&codec, &images, &qualities, &EncodeOptions::default(), |m| eprint!("\rgllmm {m}   "))
-                .map_err(|e| e.to_string())?;
+            let ours = gllmm::eval::eval(
+                &codec,
+                &images,
+                &qualities,
+                &EncodeOptions::default(),
+                |m| eprint!("\rgllmm {m}   "),
+            )
+            .map_err(|e| e.to_string())?;
             eprintln!();
             let mut out = serde_json::Map::new();
             out.insert("gllmm".into(), serde_json::to_value(&ours).unwrap());
@@ -366,7 +465,10 @@ fn run(cli: Cli) -> Result<(), String> {
             let work = tempfile_dir()?;
             for sc in gllmm::eval::system_codecs() {
                 if let Some(tool) = sc.missing_tool() {
-                    eprintln!("skipping {}: `{tool}` is not installed (scripts/setup.sh installs it)", sc.name);
+                    eprintln!(
+                        "skipping {}: `{tool}` is not installed (scripts/setup.sh installs it)",
+                        sc.name
+                    );
                     skipped.insert(sc.name.into(), format!("{tool} not installed").into());
                     continue;
                 }
@@ -384,12 +486,21 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             let _ = std::fs::remove_dir_all(&work);
             if let Some(r) = &reference {
-                let txt = std::fs::read_to_string(r).map_err(|e| format!("cannot read {}: {e}", r.display()))?;
-                let v: serde_json::Value = serde_json::from_str(&txt).map_err(|e| format!("{}: {e}", r.display()))?;
+                let txt = std::fs::read_to_string(r)
+                    .map_err(|e| format!("cannot read {}: {e}", r.display()))?;
+                let v: serde_json::Value =
+                    serde_json::from_str(&txt).map_err(|e| format!("{}: {e}", r.display()))?;
                 for (name, c) in v.as_object().into_iter().flatten() {
-                    let get = |k: &str| c.get(k).and_then(|a| a.as_array()).map(|a| a.iter().filter_map(|x| x.as_f64()).collect::<Vec<_>>());
+                    let get = |k: &str| {
+                        c.get(k)
+                            .and_then(|a| a.as_array())
+                            .map(|a| a.iter().filter_map(|x| x.as_f64()).collect::<Vec<_>>())
+                    };
                     if let (Some(b), Some(p)) = (get("bpp"), get("psnr")) {
-                        curves.push((format!("{name} (published)"), b.into_iter().zip(p).collect()));
+                        curves.push((
+                            format!("{name} (published)"),
+                            b.into_iter().zip(p).collect(),
+                        ));
                     }
                 }
             }
@@ -401,7 +512,10 @@ fn run(cli: Cli) -> Result<(), String> {
                     Some(d) => println!("{name:<40} {d:>+11.1}%"),
                     None => println!("{name:<40} {:>12}", "no overlap"),
                 }
-                bd.insert(name.clone(), d.map_or(serde_json::Value::Null, |d| d.into()));
+                bd.insert(
+                    name.clone(),
+                    d.map_or(serde_json::Value::Null, |d| d.into()),
+                );
             }
             for (name, pts) in &curves[..curves.len().min(6)] {
                 let s: Vec<String> = pts.iter().map(|(b, p)| format!("{b:.3}/{p:.2}")).collect();
@@ -411,17 +525,28 @@ fn run(cli: Cli) -> Result<(), String> {
             out.insert("skipped".into(), skipped.into());
             out.insert("images".into(), images.len().into());
             if let Some(p) = json {
-                std::fs::write(&p, serde_json::to_string_pretty(&out).unwrap()).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+                std::fs::write(&p, serde_json::to_string_pretty(&out).unwrap())
+                    .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
             }
             if let Some(p) = plot {
                 let title = format!("{} ({} images)", data.display(), images.len());
-                std::fs::write(&p, gllmm::eval::rd_plot_svg(&curves, &title)).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+                std::fs::write(&p, gllmm::eval::rd_plot_svg(&curves, &title))
+                    .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
             }
         }
-        Cmd::Bench { n, m, width, height, threads, iters, serial } => bench(n, m, width, height, &threads, iters, serial)?,
+        Cmd::Bench {
+            n,
+            m,
+            width,
+            height,
+            threads,
+            iters,
+            serial,
+        } => bench(n, m, width, height, &threads, iters, serial)?,
         Cmd::Export { checkpoint, output } => {
             let file = output.join("model.safetensors");
-            let hash = gllmm::train::export(&checkpoint, &file, &Default::default()).map_err(|e| e.to_string())?;
+            let hash = gllmm::train::export(&checkpoint, &file, &Default::default())
+                .map_err(|e| e.to_string())?;
             eprintln!("exported {} (hash {})", file.display(), gllmm::hex(&hash));
         }
     }
@@ -442,7 +567,10 @@ fn tempfile_dir() -> Result<PathBuf, String> {
 }
 
 fn print_curve(name: &str, c: &gllmm::eval::Curve) {
-    println!("{:<8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10}", "codec", "quality", "bpp", "PSNR", "MS-SSIM", "enc ms", "dec ms");
+    println!(
+        "{:<8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10}",
+        "codec", "quality", "bpp", "PSNR", "MS-SSIM", "enc ms", "dec ms"
+    );
     for i in 0..c.bpp.len() {
         println!(
             "{name:<8} {:>8.1} {:>8.4} {:>8.3} {:>9.5} {:>10.0} {:>10.0}",
@@ -452,19 +580,48 @@ fn print_curve(name: &str, c: &gllmm::eval::Curve) {
 }
 
 /// Encode/decode wall time on a random-weights model, split into stages.
-fn bench(n: i64, m: i64, width: u32, height: u32, threads: &[usize], iters: usize, serial: bool) -> Result<(), String> {
+fn bench(
+    n: i64,
+    m: i64,
+    width: u32,
+    height: u32,
+    threads: &[usize],
+    iters: usize,
+    serial: bool,
+) -> Result<(), String> {
     let cfg = ModelConfig::new(n, m, ModelConfig::default_lambdas());
-    let data: Vec<u8> = (0..width * height * 3).map(|i| ((i * 7 + i / (width * 3) * 3) % 251) as u8).collect();
+    let data: Vec<u8> = (0..width * height * 3)
+        .map(|i| ((i * 7 + i / (width * 3) * 3) % 251) as u8)
+        .collect();
     let img = Image::new_rgb(width, height, data).map_err(|e| e.to_string())?;
     println!("random-weights model N={n} M={m}, {width}x{height}, best of {iters}, milliseconds");
-    println!("{:<13} {:<5} {:>3} {:>6} | {:>9} {:>9} {:>9} {:>8}", "context", "prec", "thr", "op", "transform", "params", "entropy", "total");
-    let modes: &[ContextMode] = if serial { &[ContextMode::Checkerboard, ContextMode::Serial] } else { &[ContextMode::Checkerboard] };
+    println!(
+        "{:<13} {:<5} {:>3} {:>6} | {:>9} {:>9} {:>9} {:>8}",
+        "context", "prec", "thr", "op", "transform", "params", "entropy", "total"
+    );
+    let modes: &[ContextMode] = if serial {
+        &[ContextMode::Checkerboard, ContextMode::Serial]
+    } else {
+        &[ContextMode::Checkerboard]
+    };
     for &ctx in modes {
         for prec in [Precision::F32, Precision::Bf16] {
             for &t in threads {
-                let codec = Codec::random(&cfg, 1, &CodecOptions { device: DeviceChoice::Cpu, threads: t, precision: prec })
-                    .map_err(|e| e.to_string())?;
-                let opts = EncodeOptions { quality: 50.0, context: ctx, ..Default::default() };
+                let codec = Codec::random(
+                    &cfg,
+                    1,
+                    &CodecOptions {
+                        device: DeviceChoice::Cpu,
+                        threads: t,
+                        precision: prec,
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+                let opts = EncodeOptions {
+                    quality: 50.0,
+                    context: ctx,
+                    ..Default::default()
+                };
                 let mut best = [(f64::MAX, gllmm::codec::Timings::default()); 2];
                 for _ in 0..iters.max(1) {
                     let t0 = std::time::Instant::now();
@@ -473,13 +630,24 @@ fn bench(n: i64, m: i64, width: u32, height: u32, threads: &[usize], iters: usiz
                     let t0 = std::time::Instant::now();
                     codec.decode(&bytes).map_err(|e| e.to_string())?;
                     let d = (t0.elapsed().as_secs_f64() * 1e3, codec.last_timings());
-                    if e.0 < best[0].0 { best[0] = e; }
-                    if d.0 < best[1].0 { best[1] = d; }
+                    if e.0 < best[0].0 {
+                        best[0] = e;
+                    }
+                    if d.0 < best[1].0 {
+                        best[1] = d;
+                    }
                 }
                 for (op, (total, tm)) in ["encode", "decode"].iter().zip(best) {
                     println!(
                         "{:<13} {:<5} {:>3} {:>6} | {:>9.0} {:>9.0} {:>9.0} {:>8.0}",
-                        format!("{ctx:?}"), format!("{prec:?}"), t, op, tm.transforms_ms, tm.parameters_ms, tm.entropy_ms, total
+                        format!("{ctx:?}"),
+                        format!("{prec:?}"),
+                        t,
+                        op,
+                        tm.transforms_ms,
+                        tm.parameters_ms,
+                        tm.entropy_ms,
+                        total
                     );
                 }
             }

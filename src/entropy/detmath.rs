@@ -2,8 +2,8 @@
 //! operations (correctly rounded everywhere), never libm, so every machine builds
 //! bit-identical tables.
 
-const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_0e-10;
+const LN2_HI: f64 = 6.931_471_803_691_238e-1;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 
 /// `e^x`, to about 1 ulp, from basic operations only.
 pub fn exp(x: f64) -> f64 {

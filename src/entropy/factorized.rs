@@ -57,7 +57,9 @@ impl ChannelTable {
         if ok {
             Ok(())
         } else {
-            Err(EntropyError::BadModel("factorized table is not a valid CDF"))
+            Err(EntropyError::BadModel(
+                "factorized table is not a valid CDF",
+            ))
         }
     }
 }
@@ -99,7 +101,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn table(scale: f64, mean: f64, half: i32) -> ChannelTable {
-        ChannelTable::from_cdf(-half, half, |x| Family::Logistic.std_cdf((x - mean) / scale)).unwrap()
+        ChannelTable::from_cdf(-half, half, |x| {
+            Family::Logistic.std_cdf((x - mean) / scale)
+        })
+        .unwrap()
     }
 
     proptest! {
@@ -128,9 +133,15 @@ mod tests {
         let t = ChannelTable::from_cdf(-3, 3, |x| (x * 7.0).sin().abs()).unwrap();
         assert!(t.validate().is_ok());
         assert!(ChannelTable::from_cdf(3, -3, |x| x).is_err());
-        let bad = ChannelTable { lo: 0, cum: vec![0, 5, 5] };
+        let bad = ChannelTable {
+            lo: 0,
+            cum: vec![0, 5, 5],
+        };
         assert!(bad.validate().is_err());
-        let bad = ChannelTable { lo: 0, cum: vec![0, TOTAL] };
+        let bad = ChannelTable {
+            lo: 0,
+            cum: vec![0, TOTAL],
+        };
         assert!(bad.validate().is_err());
     }
 }

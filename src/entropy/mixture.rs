@@ -143,7 +143,11 @@ const EXP_TABLE_LEN: usize = 32 * 256;
 
 fn exp_table() -> &'static [f64] {
     static T: OnceLock<Vec<f64>> = OnceLock::new();
-    T.get_or_init(|| (0..EXP_TABLE_LEN).map(|i| detmath::exp(-(i as f64) / EXP_STEPS)).collect())
+    T.get_or_init(|| {
+        (0..EXP_TABLE_LEN)
+            .map(|i| detmath::exp(-(i as f64) / EXP_STEPS))
+            .collect()
+    })
 }
 
 fn softmax3(l: &[f32]) -> [f64; 3] {
@@ -152,7 +156,11 @@ fn softmax3(l: &[f32]) -> [f64; 3] {
     let t = exp_table();
     let e = v.map(|x| {
         let d = (f64::from(m) - f64::from(x)) * EXP_STEPS + 0.5;
-        if d < EXP_TABLE_LEN as f64 { t[d as usize] } else { 0.0 }
+        if d < EXP_TABLE_LEN as f64 {
+            t[d as usize]
+        } else {
+            0.0
+        }
     });
     let s = e[0] + e[1] + e[2];
     e.map(|x| x / s)
@@ -168,12 +176,12 @@ impl QuantParams {
         let mut means = [0i32; COMPONENTS];
         let mut scales = [0u8; COMPONENTS];
         let lim = f64::from(VALUE_LIMIT) * f64::from(1u32 << MEAN_FRAC_BITS);
-        for f in 0..FAMILIES {
+        for (f, &pf) in fam.iter().enumerate() {
             let base = f * 3 * K;
             let w = softmax3(&raw[base..base + K]);
             for k in 0..K {
                 let c = f * K + k;
-                p[c] = fam[f] * w[k];
+                p[c] = pf * w[k];
                 let m = f64::from(raw[base + K + k]) * f64::from(1u32 << MEAN_FRAC_BITS);
                 let m = if m.is_nan() { 0.0 } else { m.clamp(-lim, lim) };
                 means[c] = (m + if m < 0.0 { -0.5 } else { 0.5 }) as i32;
@@ -372,14 +380,26 @@ impl SymbolModel for MixtureModel {
 }
 
 /// The unquantised mixture's probability of `v` (f64 libm; tests and statistics only).
-pub fn float_pmf(weights: &[f64], families: &[Family], means: &[f64], scales: &[f64], v: i32) -> f64 {
+pub fn float_pmf(
+    weights: &[f64],
+    families: &[Family],
+    means: &[f64],
+    scales: &[f64],
+    v: i32,
+) -> f64 {
     let mut p = 0.0;
     for i in 0..weights.len() {
         let f = |x: f64| match families[i] {
-            Family::Gaussian => 0.5 * (1.0 + erf_f64((x - means[i]) / (scales[i] * std::f64::consts::SQRT_2))),
+            Family::Gaussian => {
+                0.5 * (1.0 + erf_f64((x - means[i]) / (scales[i] * std::f64::consts::SQRT_2)))
+            }
             Family::Laplacian => {
                 let z = (x - means[i]) / scales[i];
-                if z < 0.0 { 0.5 * z.exp() } else { 1.0 - 0.5 * (-z).exp() }
+                if z < 0.0 {
+                    0.5 * z.exp()
+                } else {
+                    1.0 - 0.5 * (-z).exp()
+                }
             }
             Family::Logistic => 1.0 / (1.0 + (-(x - means[i]) / scales[i]).exp()),
         };
@@ -407,8 +427,7 @@ mod tests {
             Just(1e9f32),
             Just(f32::NAN),
         ];
-        prop::collection::vec(extreme_raw, RAW_PARAMS)
-            .prop_map(|raw| QuantParams::from_raw(&raw))
+        prop::collection::vec(extreme_raw, RAW_PARAMS).prop_map(|raw| QuantParams::from_raw(&raw))
     }
 
     fn arb_value() -> impl Strategy<Value = i32> {
@@ -466,7 +485,14 @@ mod tests {
         for (q, v) in &items {
             assert_eq!(decode_symbol(&mut dec, &MixtureModel::new(q)).unwrap(), *v);
         }
-        assert!(encode_symbol(&mut Encoder::new(), &MixtureModel::new(&items[0].0), VALUE_LIMIT + 1).is_err());
+        assert!(
+            encode_symbol(
+                &mut Encoder::new(),
+                &MixtureModel::new(&items[0].0),
+                VALUE_LIMIT + 1
+            )
+            .is_err()
+        );
     }
 
     /// Coded size vs the information content under the quantised and float models.
@@ -506,7 +532,9 @@ mod tests {
                     let u2: f64 = rng.gen_range(1e-12..1.0);
                     mean + scale * (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
                 }
-                Family::Laplacian => mean - scale * (u - 0.5).signum() * (1.0 - 2.0 * (u - 0.5).abs()).ln(),
+                Family::Laplacian => {
+                    mean - scale * (u - 0.5).signum() * (1.0 - 2.0 * (u - 0.5).abs()).ln()
+                }
                 Family::Logistic => mean + scale * (u / (1.0 - u)).ln(),
             };
             let v = x.round() as i32;
@@ -526,7 +554,13 @@ mod tests {
         }
         let bits = enc.finish().len() as f64 * 8.0;
         eprintln!("coded {bits} bits, quantised ideal {ideal_q:.0}, float ideal {ideal_f:.0}");
-        assert!(bits <= ideal_q * 1.005 + 64.0, "vs quantised: {bits} > {ideal_q}");
-        assert!(bits <= ideal_f * 1.02 + 64.0, "vs float: {bits} > {ideal_f}");
+        assert!(
+            bits <= ideal_q * 1.005 + 64.0,
+            "vs quantised: {bits} > {ideal_q}"
+        );
+        assert!(
+            bits <= ideal_f * 1.02 + 64.0,
+            "vs float: {bits} > {ideal_f}"
+        );
     }
 }

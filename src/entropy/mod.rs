@@ -27,6 +27,7 @@ pub enum EntropyError {
 }
 
 /// A discrete distribution over the integers as seen by the coder.
+#[allow(clippy::len_without_is_empty)]
 pub trait SymbolModel {
     /// First value of the coded range.
     fn lo(&self) -> i32;
@@ -81,7 +82,11 @@ pub fn decode_symbol<M: SymbolModel>(dec: &mut Decoder, model: &M) -> Result<i32
         let v = i64::from(dec.decode_golomb()?);
         let lo = i64::from(model.lo());
         let hi = lo + i64::from(len) - 1;
-        let value = if v & 1 == 0 { lo - 1 - v / 2 } else { hi + 1 + v / 2 };
+        let value = if v & 1 == 0 {
+            lo - 1 - v / 2
+        } else {
+            hi + 1 + v / 2
+        };
         if value.abs() > i64::from(VALUE_LIMIT) {
             return Err(EntropyError::BadEscape);
         }

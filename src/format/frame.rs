@@ -77,7 +77,8 @@ impl FrameHeader {
     }
 
     fn validate(&self) -> Result<(), FormatError> {
-        if !(1..=MAX_DIMENSION).contains(&self.width) || !(1..=MAX_DIMENSION).contains(&self.height) {
+        if !(1..=MAX_DIMENSION).contains(&self.width) || !(1..=MAX_DIMENSION).contains(&self.height)
+        {
             return Err(FormatError::BadDimensions {
                 width: self.width,
                 height: self.height,
@@ -123,7 +124,10 @@ impl<'a> Frame<'a> {
 }
 
 /// Serialises a frame; `header.sections` is replaced by the given payloads' kinds and lengths.
-pub fn write_frame(header: &FrameHeader, payloads: &[(SectionKind, &[u8])]) -> Result<Vec<u8>, FormatError> {
+pub fn write_frame(
+    header: &FrameHeader,
+    payloads: &[(SectionKind, &[u8])],
+) -> Result<Vec<u8>, FormatError> {
     let mut h = header.clone();
     h.sections = payloads
         .iter()
@@ -137,7 +141,19 @@ pub fn write_frame(header: &FrameHeader, payloads: &[(SectionKind, &[u8])]) -> R
         })
         .collect::<Result<_, _>>()?;
     h.validate()?;
-    let hlen = PREFIX_LEN + 1 + 1 + 4 + 8 + 8 + 4 + 16 + 1 + h.model_name.len() + 1 + 5 * h.sections.len() + 4;
+    let hlen = PREFIX_LEN
+        + 1
+        + 1
+        + 4
+        + 8
+        + 8
+        + 4
+        + 16
+        + 1
+        + h.model_name.len()
+        + 1
+        + 5 * h.sections.len()
+        + 4;
     let mut out = Vec::with_capacity(hlen + h.payload_len() as usize + 4);
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
@@ -184,7 +200,9 @@ impl<'a> Cursor<'a> {
                 self.pos = e;
                 Ok(s)
             }
-            None => Err(FormatError::Invalid("header fields overrun the header length")),
+            None => Err(FormatError::Invalid(
+                "header fields overrun the header length",
+            )),
         }
     }
     fn u8(&mut self) -> Result<u8, FormatError> {
@@ -259,10 +277,15 @@ pub(super) fn parse_header(buf: &[u8]) -> Result<(FrameHeader, usize), FormatErr
     let mut sections = Vec::with_capacity(n);
     for _ in 0..n {
         let kind = SectionKind::from_code(c.u8()?);
-        sections.push(Section { kind, len: c.u32()? });
+        sections.push(Section {
+            kind,
+            len: c.u32()?,
+        });
     }
     if c.pos != hlen - 4 {
-        return Err(FormatError::Invalid("header length does not match its fields"));
+        return Err(FormatError::Invalid(
+            "header length does not match its fields",
+        ));
     }
     let h = FrameHeader {
         colour,
@@ -325,19 +348,39 @@ mod tests {
             "[a-z0-9_.-]{0,64}",
             (any::<u32>(), 1u32..),
         )
-            .prop_map(|(g, s, quality, width, height, latent_crc, model_hash, model_name, (fps_n, fps_d))| FrameHeader {
-                colour: if g { ColourLayout::Gray } else { ColourLayout::Rgb },
-                context: if s { ContextMode::Serial } else { ContextMode::Checkerboard },
-                quality,
-                width,
-                height,
-                fps_n,
-                fps_d,
-                latent_crc,
-                model_hash,
-                model_name,
-                sections: vec![],
-            })
+            .prop_map(
+                |(
+                    g,
+                    s,
+                    quality,
+                    width,
+                    height,
+                    latent_crc,
+                    model_hash,
+                    model_name,
+                    (fps_n, fps_d),
+                )| FrameHeader {
+                    colour: if g {
+                        ColourLayout::Gray
+                    } else {
+                        ColourLayout::Rgb
+                    },
+                    context: if s {
+                        ContextMode::Serial
+                    } else {
+                        ContextMode::Checkerboard
+                    },
+                    quality,
+                    width,
+                    height,
+                    fps_n,
+                    fps_d,
+                    latent_crc,
+                    model_hash,
+                    model_name,
+                    sections: vec![],
+                },
+            )
     }
 
     proptest! {
@@ -403,13 +446,25 @@ mod tests {
         let crc = crc32fast::hash(&bytes[..hlen - 4]);
         bytes[hlen - 4..hlen].copy_from_slice(&crc.to_le_bytes());
         let r = read_frame(&bytes);
-        assert!(matches!(r, Err(FormatError::SectionTooLarge { .. })), "{r:?}");
+        assert!(
+            matches!(r, Err(FormatError::SectionTooLarge { .. })),
+            "{r:?}"
+        );
         assert_eq!(probe(&bytes), Probe::NotAFrame);
-        let big = FrameHeader { width: MAX_DIMENSION + 1, ..h.clone() };
-        assert!(matches!(write_frame(&big, &[]), Err(FormatError::BadDimensions { .. })));
+        let big = FrameHeader {
+            width: MAX_DIMENSION + 1,
+            ..h.clone()
+        };
+        assert!(matches!(
+            write_frame(&big, &[]),
+            Err(FormatError::BadDimensions { .. })
+        ));
         let zero = FrameHeader { width: 0, ..h };
         assert!(write_frame(&zero, &[]).is_err());
-        assert_eq!(read_frame(&[]).unwrap_err(), FormatError::Truncated { needed: PREFIX_LEN });
+        assert_eq!(
+            read_frame(&[]).unwrap_err(),
+            FormatError::Truncated { needed: PREFIX_LEN }
+        );
         assert_eq!(probe(b"RIFF1234"), Probe::NotAFrame);
         assert_eq!(probe(b"GL"), Probe::NeedMore(5));
     }

@@ -24,7 +24,9 @@
 
 mod frame;
 
-pub use frame::{ColourLayout, ContextMode, Frame, FrameHeader, Section, SectionKind, read_frame, write_frame};
+pub use frame::{
+    ColourLayout, ContextMode, Frame, FrameHeader, Section, SectionKind, read_frame, write_frame,
+};
 
 pub const MAGIC: [u8; 4] = *b"GLMM";
 pub const VERSION: u8 = 1;

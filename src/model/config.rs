@@ -47,6 +47,10 @@ impl ModelConfig {
             && self.lambdas.len() <= 16
             && self.lambdas.windows(2).all(|w| w[0] < w[1])
             && self.lambdas.iter().all(|l| l.is_finite() && *l > 0.0);
-        if ok { Ok(()) } else { Err("invalid model configuration".into()) }
+        if ok {
+            Ok(())
+        } else {
+            Err("invalid model configuration".into())
+        }
     }
 }

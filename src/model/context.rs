@@ -13,7 +13,11 @@ pub fn is_anchor(row: i64, col: i64) -> bool {
 pub fn anchor_mask(h: i64, w: i64, device: Device) -> Tensor {
     let r = Tensor::arange(h, (Kind::Int64, device)).view([h, 1]);
     let c = Tensor::arange(w, (Kind::Int64, device)).view([1, w]);
-    (r + c).remainder(2).eq(0).to_kind(Kind::Float).view([1, 1, h, w])
+    (r + c)
+        .remainder(2)
+        .eq(0)
+        .to_kind(Kind::Float)
+        .view([1, 1, h, w])
 }
 
 #[derive(Debug)]
@@ -33,8 +37,14 @@ impl ContextModels {
         for (i, v) in mask.iter_mut().enumerate() {
             *v = if i < 12 { 1.0 } else { 0.0 };
         }
-        let mask = Tensor::from_slice(&mask).view([1, 1, 5, 5]).to_device(p.device());
-        Self { checker, serial, mask }
+        let mask = Tensor::from_slice(&mask)
+            .view([1, 1, 5, 5])
+            .to_device(p.device());
+        Self {
+            checker,
+            serial,
+            mask,
+        }
     }
 
     /// Checkerboard context for the non-anchor positions (zero at anchors).
@@ -48,7 +58,8 @@ impl ContextModels {
     /// Serial context for every position at once (training and sanity checks).
     pub fn serial_all(&self, y: &Tensor) -> Tensor {
         let w = &self.serial.w * &self.mask;
-        y.constant_pad_nd([2, 2, 2, 2]).conv2d(&w, Some(&self.serial.b), [1], [0], [1], 1)
+        y.constant_pad_nd([2, 2, 2, 2])
+            .conv2d(&w, Some(&self.serial.b), [1], [0], [1], 1)
     }
 
     /// Serial context at one position from a `[1, M, 5, 5]` patch of the padded latents

@@ -55,7 +55,10 @@ pub fn mixture_likelihood(y: &Tensor, raw: &Tensor) -> Tensor {
         let up = (&yv + 0.5 - &mean) / &scale;
         let lo = (&yv - 0.5 - &mean) / &scale;
         let mass = match f {
-            0 => ((&up / std::f64::consts::SQRT_2).erf() - (&lo / std::f64::consts::SQRT_2).erf()) * 0.5,
+            0 => {
+                ((&up / std::f64::consts::SQRT_2).erf() - (&lo / std::f64::consts::SQRT_2).erf())
+                    * 0.5
+            }
             1 => laplace_cdf(&up) - laplace_cdf(&lo),
             _ => up.sigmoid() - lo.sigmoid(),
         };
@@ -83,19 +86,28 @@ mod tests {
         let m = 2;
         let vals = [0.0f32, 1e4, -1e4, 30.0, -30.0, 0.5];
         for &v in &vals {
-            let raw = (Tensor::randn([1, RAW_PARAMS as i64 * m, 3, 3], (Kind::Float, Device::Cpu)) * f64::from(v.abs().max(1.0)))
-                .set_requires_grad(true);
-            let y = (Tensor::randn([1, m, 3, 3], (Kind::Float, Device::Cpu)) * f64::from(v) + f64::from(v))
-                .set_requires_grad(true);
+            let raw = (Tensor::randn([1, RAW_PARAMS as i64 * m, 3, 3], (Kind::Float, Device::Cpu))
+                * f64::from(v.abs().max(1.0)))
+            .set_requires_grad(true);
+            let y = (Tensor::randn([1, m, 3, 3], (Kind::Float, Device::Cpu)) * f64::from(v)
+                + f64::from(v))
+            .set_requires_grad(true);
             let l = mixture_likelihood(&y, &raw);
             assert!(l.min().double_value(&[]) >= LIKELIHOOD_BOUND * 0.999);
             let bits = -l.log2().sum(Kind::Float);
             bits.backward();
             for g in [raw.grad(), y.grad()] {
-                assert!(bool::try_from(g.isfinite().all()).unwrap(), "non-finite gradient at {v}");
+                assert!(
+                    bool::try_from(g.isfinite().all()).unwrap(),
+                    "non-finite gradient at {v}"
+                );
             }
             // Every one of the 30 parameters gets a gradient path.
-            let g = raw.grad().view([1, m, RAW_PARAMS as i64, 9]).abs().sum_dim_intlist([0i64, 1, 3].as_slice(), false, Kind::Float);
+            let g = raw
+                .grad()
+                .view([1, m, RAW_PARAMS as i64, 9])
+                .abs()
+                .sum_dim_intlist([0i64, 1, 3].as_slice(), false, Kind::Float);
             assert_eq!(g.size(), [RAW_PARAMS as i64]);
         }
     }

@@ -28,7 +28,11 @@ pub fn channels_last(x: &Tensor) -> Tensor {
 }
 
 fn cast(x: &Tensor, k: Kind) -> Tensor {
-    if x.kind() == k { x.shallow_clone() } else { x.to_kind(k) }
+    if x.kind() == k {
+        x.shallow_clone()
+    } else {
+        x.to_kind(k)
+    }
 }
 
 /// 2-D convolution with PyTorch's default (kaiming-uniform, a=√5) initialisation.
@@ -43,7 +47,10 @@ pub struct Conv {
 impl Conv {
     pub fn new(p: Path, cin: i64, cout: i64, k: i64, stride: i64) -> Self {
         let bound = 1.0 / ((cin * k * k) as f64).sqrt();
-        let u = Init::Uniform { lo: -bound, up: bound };
+        let u = Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
         Self {
             w: p.var("weight", &[cout, cin, k, k], u),
             b: p.var("bias", &[cout], u),
@@ -106,9 +113,13 @@ impl Gdn {
         let gamma = p.var("gamma", &[c, c, 1, 1], Init::Const(0.0));
         tch::no_grad(|| {
             let eye = Tensor::eye(c, (Kind::Float, gamma.device())).view([c, c, 1, 1]);
-            let _ = gamma.shallow_clone().copy_(&(eye * 0.1f64.sqrt()));
+            gamma.shallow_clone().copy_(&(eye * 0.1f64.sqrt()));
         });
-        Self { beta, gamma, inverse }
+        Self {
+            beta,
+            gamma,
+            inverse,
+        }
     }
 
     pub fn forward(&self, x: &Tensor, prec: Precision) -> Tensor {
@@ -154,8 +165,12 @@ pub struct Attention {
 impl Attention {
     pub fn new(p: Path, c: i64) -> Self {
         Self {
-            trunk: (0..3).map(|i| ResUnit::new(&p / format!("trunk{i}"), c)).collect(),
-            mask: (0..3).map(|i| ResUnit::new(&p / format!("mask{i}"), c)).collect(),
+            trunk: (0..3)
+                .map(|i| ResUnit::new(&p / format!("trunk{i}"), c))
+                .collect(),
+            mask: (0..3)
+                .map(|i| ResUnit::new(&p / format!("mask{i}"), c))
+                .collect(),
             mask_out: Conv::new(&p / "mask_out", c, c, 1, 1),
         }
     }
@@ -180,14 +195,20 @@ pub struct Crb([Conv; 4]);
 
 impl Crb {
     pub fn new(p: Path, c: i64) -> Self {
-        Self(std::array::from_fn(|i| Conv::new(&p / format!("c{}", i + 1), c, c, 3, 1)))
+        Self(std::array::from_fn(|i| {
+            Conv::new(&p / format!("c{}", i + 1), c, c, 3, 1)
+        }))
     }
 
     pub fn forward(&self, x: &Tensor, prec: Precision) -> Tensor {
         let x = cast(x, prec.kind());
         let [c1, c2, c3, c4] = &self.0;
-        let t = &x + c2.forward(&c1.forward(&x, prec).leaky_relu(), prec).leaky_relu();
-        let u = &t + c4.forward(&c3.forward(&t, prec).leaky_relu(), prec).leaky_relu();
+        let t = &x
+            + c2.forward(&c1.forward(&x, prec).leaky_relu(), prec)
+                .leaky_relu();
+        let u = &t
+            + c4.forward(&c3.forward(&t, prec).leaky_relu(), prec)
+                .leaky_relu();
         x + u
     }
 }

@@ -63,7 +63,11 @@ impl Network {
         // Initial gains spread 0.5..2 so the λ levels start at different rates.
         let spread: Vec<f32> = (0..l)
             .flat_map(|i| {
-                let t = if l > 1 { i as f64 / (l - 1) as f64 } else { 0.5 };
+                let t = if l > 1 {
+                    i as f64 / (l - 1) as f64
+                } else {
+                    0.5
+                };
                 let g = (0.5f64.ln() + t * 4f64.ln()) as f32;
                 std::iter::repeat_n(g, m as usize)
             })
@@ -71,9 +75,11 @@ impl Network {
         let log_gain = (p / "gain").var("log_gain", &[l, m], Init::Const(0.0));
         let log_inv_gain = (p / "gain").var("log_inv_gain", &[l, m], Init::Const(0.0));
         tch::no_grad(|| {
-            let s = Tensor::from_slice(&spread).view([l, m]).to_device(p.device());
-            let _ = log_gain.shallow_clone().copy_(&s);
-            let _ = log_inv_gain.shallow_clone().copy_(&(-s));
+            let s = Tensor::from_slice(&spread)
+                .view([l, m])
+                .to_device(p.device());
+            log_gain.shallow_clone().copy_(&s);
+            log_inv_gain.shallow_clone().copy_(&(-s));
         });
         Self {
             config: config.clone(),
@@ -118,7 +124,13 @@ impl Network {
 
     /// Training forward pass at λ index `li`: noisy latents for the rates,
     /// straight-through rounding for the reconstruction and the context.
-    pub fn forward_train(&self, x: &Tensor, li: usize, context: ContextMode, prec: Precision) -> TrainOutput {
+    pub fn forward_train(
+        &self,
+        x: &Tensor,
+        li: usize,
+        context: ContextMode,
+        prec: Precision,
+    ) -> TrainOutput {
         let pos = li as f64;
         let y = self.g_a.forward(x, prec) * self.interp(&self.log_gain, pos);
         let z = self.h_a.forward(&y);
@@ -137,7 +149,9 @@ impl Network {
         let raw = self.entropy_parameters.forward(&hyper, &ctx);
         let y_noisy = &y + Tensor::rand_like(&y) - 0.5;
         let y_likelihood = entropy_params::mixture_likelihood(&y_noisy, &raw);
-        let x_hat = self.g_s.forward(&(&y_hat * self.interp(&self.log_inv_gain, pos)), prec);
+        let x_hat = self
+            .g_s
+            .forward(&(&y_hat * self.interp(&self.log_inv_gain, pos)), prec);
         TrainOutput {
             x_hat,
             y_likelihood,

@@ -26,10 +26,22 @@ impl DensityModel {
         for i in 0..FILTERS.len() - 1 {
             let (fin, fout) = (FILTERS[i], FILTERS[i + 1]);
             let init = (1.0 / scale / fout as f64).exp_m1().ln();
-            matrices.push(p.var(&format!("matrix{i}"), &[channels, fout, fin], Init::Const(init)));
-            biases.push(p.var(&format!("bias{i}"), &[channels, fout, 1], Init::Uniform { lo: -0.5, up: 0.5 }));
+            matrices.push(p.var(
+                &format!("matrix{i}"),
+                &[channels, fout, fin],
+                Init::Const(init),
+            ));
+            biases.push(p.var(
+                &format!("bias{i}"),
+                &[channels, fout, 1],
+                Init::Uniform { lo: -0.5, up: 0.5 },
+            ));
             if i < FILTERS.len() - 2 {
-                factors.push(p.var(&format!("factor{i}"), &[channels, fout, 1], Init::Const(0.0)));
+                factors.push(p.var(
+                    &format!("factor{i}"),
+                    &[channels, fout, 1],
+                    Init::Const(0.0),
+                ));
             }
         }
         Self {
@@ -61,27 +73,43 @@ impl DensityModel {
         // Evaluate in the tail with smaller magnitude for precision.
         let sign = -(&lower + &upper).sign().detach();
         let l = ((&sign * &upper).sigmoid() - (&sign * &lower).sigmoid()).abs();
-        let l = l.reshape([self.channels, s[0], s[2], s[3]]).permute([1, 0, 2, 3]);
+        let l = l
+            .reshape([self.channels, s[0], s[2], s[3]])
+            .permute([1, 0, 2, 3]);
         &l + (l.clamp_min(super::entropy_params::LIKELIHOOD_BOUND) - &l).detach()
     }
 
     /// Freezes the density into per-channel integer tables.
     pub fn freeze(&self) -> FactorizedPrior {
         tch::no_grad(|| {
-            let grid: Vec<f32> = (-TABLE_REACH..=TABLE_REACH + 1).map(|v| v as f32 - 0.5).collect();
+            let grid: Vec<f32> = (-TABLE_REACH..=TABLE_REACH + 1)
+                .map(|v| v as f32 - 0.5)
+                .collect();
             let n = grid.len() as i64;
             let x = Tensor::from_slice(&grid)
                 .to_device(self.matrices[0].device())
                 .view([1, 1, n])
                 .expand([self.channels, 1, n], false);
-            let cdf = self.logits_cumulative(&x).sigmoid().to_kind(Kind::Double).to_device(tch::Device::Cpu);
+            let cdf = self
+                .logits_cumulative(&x)
+                .sigmoid()
+                .to_kind(Kind::Double)
+                .to_device(tch::Device::Cpu);
             let cdf: Vec<f64> = Vec::try_from(cdf.flatten(0, -1)).expect("cdf to vec");
             let channels = (0..self.channels as usize)
                 .map(|c| {
                     let row = &cdf[c * n as usize..(c + 1) * n as usize];
                     // Trim tails whose mass is negligible: they are escaped instead.
-                    let lo = row.iter().position(|&p| p > 1e-7).unwrap_or(0).saturating_sub(1);
-                    let hi = row.iter().rposition(|&p| p < 1.0 - 1e-7).unwrap_or(row.len() - 1).max(lo + 1);
+                    let lo = row
+                        .iter()
+                        .position(|&p| p > 1e-7)
+                        .unwrap_or(0)
+                        .saturating_sub(1);
+                    let hi = row
+                        .iter()
+                        .rposition(|&p| p < 1.0 - 1e-7)
+                        .unwrap_or(row.len() - 1)
+                        .max(lo + 1);
                     let vlo = lo as i32 - TABLE_REACH;
                     let vhi = (hi as i32 - TABLE_REACH).clamp(vlo, TABLE_REACH);
                     ChannelTable::from_cdf(vlo, vhi, |x| {

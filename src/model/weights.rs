@@ -33,7 +33,12 @@ pub fn model_hash(bytes: &[u8]) -> Result<[u8; 16], Error> {
     let bad = |e: String| Error::Model(format!("invalid weights file: {e}"));
     let (start, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
     let mut h = Sha256::new();
-    let sorted: BTreeMap<_, _> = meta.metadata().clone().unwrap_or_default().into_iter().collect();
+    let sorted: BTreeMap<_, _> = meta
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     for (k, v) in &sorted {
         h.update((k.len() as u64).to_le_bytes());
         h.update(k.as_bytes());
@@ -46,7 +51,11 @@ pub fn model_hash(bytes: &[u8]) -> Result<[u8; 16], Error> {
         h.update(name.as_bytes());
         h.update(format!("{:?}{:?}", info.dtype, info.shape).as_bytes());
         let (a, b) = info.data_offsets;
-        h.update(bytes.get(8 + start + a..8 + start + b).ok_or_else(|| bad("tensor data out of bounds".into()))?);
+        h.update(
+            bytes
+                .get(8 + start + a..8 + start + b)
+                .ok_or_else(|| bad("tensor data out of bounds".into()))?,
+        );
     }
     Ok(h.finalize()[..16].try_into().expect("32-byte digest"))
 }
@@ -61,9 +70,15 @@ pub fn serialize(
 ) -> Result<Vec<u8>, Error> {
     let vars: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
     let mut meta = extra.clone();
-    meta.insert("config".into(), serde_json::to_string(config).map_err(|e| Error::Model(e.to_string()))?);
+    meta.insert(
+        "config".into(),
+        serde_json::to_string(config).map_err(|e| Error::Model(e.to_string()))?,
+    );
     if let Some(p) = prior {
-        meta.insert("z_prior".into(), serde_json::to_string(p).map_err(|e| Error::Model(e.to_string()))?);
+        meta.insert(
+            "z_prior".into(),
+            serde_json::to_string(p).map_err(|e| Error::Model(e.to_string()))?,
+        );
     }
     serialize_tensors(&vars, meta, storage)
 }
@@ -77,9 +92,17 @@ pub fn serialize_tensors(
     let mut bufs: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(vars.len());
     for (name, t) in vars {
         let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
-        let data: Vec<f32> = Vec::try_from(t.detach().to_device(tch::Device::Cpu).to_kind(Kind::Float).flatten(0, -1))?;
+        let data: Vec<f32> = Vec::try_from(
+            t.detach()
+                .to_device(tch::Device::Cpu)
+                .to_kind(Kind::Float)
+                .flatten(0, -1),
+        )?;
         let bytes = match storage {
-            Storage::F16 => data.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
+            Storage::F16 => data
+                .iter()
+                .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                .collect(),
             Storage::F32 => data.iter().flat_map(|&v| v.to_le_bytes()).collect(),
         };
         bufs.push((name.clone(), shape, bytes));
@@ -90,13 +113,21 @@ pub fn serialize_tensors(
     };
     let views = bufs
         .iter()
-        .map(|(n, s, b)| Ok((n.as_str(), TensorView::new(dtype, s.clone(), b).map_err(|e| Error::Model(e.to_string()))?)))
+        .map(|(n, s, b)| {
+            Ok((
+                n.as_str(),
+                TensorView::new(dtype, s.clone(), b).map_err(|e| Error::Model(e.to_string()))?,
+            ))
+        })
         .collect::<Result<Vec<_>, Error>>()?;
     safetensors::serialize(views, &Some(meta)).map_err(|e| Error::Model(e.to_string()))
 }
 
+/// Named tensors and string metadata of a safetensors file.
+pub type TensorsAndMetadata = (BTreeMap<String, Tensor>, HashMap<String, String>);
+
 /// Reads named tensors (as f32) and metadata.
-pub fn deserialize_tensors(bytes: &[u8]) -> Result<(BTreeMap<String, Tensor>, HashMap<String, String>), Error> {
+pub fn deserialize_tensors(bytes: &[u8]) -> Result<TensorsAndMetadata, Error> {
     let bad = |e: String| Error::Model(format!("invalid weights file: {e}"));
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
     let metadata = meta.metadata().clone().unwrap_or_default();
@@ -106,9 +137,18 @@ pub fn deserialize_tensors(bytes: &[u8]) -> Result<(BTreeMap<String, Tensor>, Ha
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
         let data = view.data();
         let vals: Vec<f32> = match view.dtype() {
-            Dtype::F16 => data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            Dtype::BF16 => data.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => data
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
             d => return Err(bad(format!("tensor {name} has unsupported dtype {d:?}"))),
         };
         tensors.insert(name, Tensor::from_slice(&vals).view(shape.as_slice()));
@@ -120,8 +160,12 @@ pub fn deserialize_tensors(bytes: &[u8]) -> Result<(BTreeMap<String, Tensor>, Ha
 pub fn deserialize(bytes: &[u8]) -> Result<WeightsFile, Error> {
     let bad = |e: String| Error::Model(format!("invalid weights file: {e}"));
     let (tensors, metadata) = deserialize_tensors(bytes)?;
-    let config: ModelConfig = serde_json::from_str(metadata.get("config").ok_or_else(|| bad("no config".into()))?)
-        .map_err(|e| bad(e.to_string()))?;
+    let config: ModelConfig = serde_json::from_str(
+        metadata
+            .get("config")
+            .ok_or_else(|| bad("no config".into()))?,
+    )
+    .map_err(|e| bad(e.to_string()))?;
     config.validate().map_err(bad)?;
     let prior = match metadata.get("z_prior") {
         Some(s) => {
@@ -159,7 +203,7 @@ pub fn apply(vs: &VarStore, tensors: &BTreeMap<String, Tensor>) -> Result<(), Er
                     var.size()
                 )));
             }
-            let _ = var.shallow_clone().copy_(&t.to_device(var.device()));
+            var.shallow_clone().copy_(&t.to_device(var.device()));
         }
         Ok(())
     })

@@ -10,7 +10,10 @@ use tch::Tensor;
 /// Image files under `dir`, recursively, sorted (so runs are repeatable).
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     if !dir.is_dir() {
-        return Err(Error::InvalidInput(format!("{} is not a directory", dir.display())));
+        return Err(Error::InvalidInput(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
     }
     let mut v: Vec<PathBuf> = walkdir::WalkDir::new(dir)
         .follow_links(true)
@@ -18,14 +21,20 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         .filter_map(|e| e.ok())
         .map(|e| e.into_path())
         .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg" | "ppm"))
+            p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                matches!(
+                    e.to_ascii_lowercase().as_str(),
+                    "png" | "jpg" | "jpeg" | "ppm"
+                )
+            })
         })
         .collect();
     v.sort();
     if v.is_empty() {
-        return Err(Error::InvalidInput(format!("no PNG or JPEG images under {}", dir.display())));
+        return Err(Error::InvalidInput(format!(
+            "no PNG or JPEG images under {}",
+            dir.display()
+        )));
     }
     Ok(v)
 }
@@ -75,7 +84,12 @@ pub fn random_batch(images: &[RgbImage], batch: usize, crop: usize, rng: &mut im
 }
 
 /// Starts the loader thread; batches arrive on the returned channel.
-pub fn spawn_loader(dir: &Path, batch: usize, crop: usize, seed: u64) -> Result<Receiver<Tensor>, Error> {
+pub fn spawn_loader(
+    dir: &Path,
+    batch: usize,
+    crop: usize,
+    seed: u64,
+) -> Result<Receiver<Tensor>, Error> {
     let files = image_files(dir)?;
     let images = load_images(&files, crop);
     if images.is_empty() {
@@ -89,7 +103,10 @@ pub fn spawn_loader(dir: &Path, batch: usize, crop: usize, seed: u64) -> Result<
         .name("gllmm-loader".into())
         .spawn(move || {
             let mut rng = StdRng::seed_from_u64(seed);
-            while tx.send(random_batch(&images, batch, crop, &mut rng)).is_ok() {}
+            while tx
+                .send(random_batch(&images, batch, crop, &mut rng))
+                .is_ok()
+            {}
         })?;
     Ok(rx)
 }

@@ -39,7 +39,11 @@ impl Adam {
                 }
             }
             let norm = sq.sqrt();
-            let scale = if norm > clip && norm.is_finite() { clip / norm } else { 1.0 };
+            let scale = if norm > clip && norm.is_finite() {
+                clip / norm
+            } else {
+                1.0
+            };
             if !norm.is_finite() {
                 // Skip a step with a non-finite gradient instead of poisoning the weights.
                 for t in vars.values() {

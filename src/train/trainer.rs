@@ -86,7 +86,8 @@ impl Trainer {
         let mut rng_seed = opts.seed;
         if let Some(wf) = resumed {
             weights::apply(&vs, &wf.tensors)?;
-            let (mv, meta) = weights::deserialize_tensors(&std::fs::read(opts.run_dir.join(OPTIMIZER))?)?;
+            let (mv, meta) =
+                weights::deserialize_tensors(&std::fs::read(opts.run_dir.join(OPTIMIZER))?)?;
             for (k, t) in mv {
                 if let Some(n) = k.strip_prefix("m.") {
                     adam.m.insert(n.to_owned(), t);
@@ -95,7 +96,11 @@ impl Trainer {
                 }
             }
             adam.step = meta.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
-            elapsed_s = wf.metadata.get("elapsed_s").and_then(|s| s.parse().ok()).unwrap_or(0.0);
+            elapsed_s = wf
+                .metadata
+                .get("elapsed_s")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0.0);
             rng_seed = opts.seed ^ adam.step as u64;
         } else if let Some(init) = &opts.init {
             let wf = weights::deserialize(&std::fs::read(init)?)?;
@@ -120,7 +125,11 @@ impl Trainer {
     }
 
     fn lr(&self) -> f64 {
-        if self.adam.step >= self.opts.steps * 9 / 10 { self.opts.lr / 10.0 } else { self.opts.lr }
+        if self.adam.step >= self.opts.steps * 9 / 10 {
+            self.opts.lr / 10.0
+        } else {
+            self.opts.lr
+        }
     }
 
     /// One optimisation step on `x`; returns (loss, bpp, mse, λ index).
@@ -136,12 +145,18 @@ impl Trainer {
         let s = x.size();
         let pixels = s[0] * s[2] * s[3];
         let mse = (&out.x_hat - x).square().mean(Kind::Float);
-        let bpp = bits_per_pixel(&out.y_likelihood, pixels) + bits_per_pixel(&out.z_likelihood, pixels);
+        let bpp =
+            bits_per_pixel(&out.y_likelihood, pixels) + bits_per_pixel(&out.z_likelihood, pixels);
         let loss = &mse * (lambdas[li] * 255.0 * 255.0) + &bpp;
         loss.backward();
         let lr = self.lr();
         self.adam.step(&self.vs, lr, 1.0);
-        (loss.double_value(&[]), bpp.double_value(&[]), mse.double_value(&[]), li)
+        (
+            loss.double_value(&[]),
+            bpp.double_value(&[]),
+            mse.double_value(&[]),
+            li,
+        )
     }
 
     /// Writes the checkpoint and optimiser state atomically.
@@ -152,7 +167,10 @@ impl Trainer {
         meta.insert("data".to_string(), self.opts.data.display().to_string());
         meta.insert("batch".to_string(), self.opts.batch.to_string());
         meta.insert("crop".to_string(), self.opts.crop.to_string());
-        meta.insert("precision".to_string(), format!("{:?}", self.opts.precision));
+        meta.insert(
+            "precision".to_string(),
+            format!("{:?}", self.opts.precision),
+        );
         let bytes = weights::serialize(&self.vs, &self.opts.config, None, &meta, Storage::F32)?;
         let mut state = BTreeMap::new();
         for (k, t) in &self.adam.m {
@@ -172,8 +190,21 @@ impl Trainer {
     /// A codec from the current weights (prior frozen, f16 as shipped).
     pub fn snapshot_codec(&self) -> Result<Codec, Error> {
         let prior = self.net.z_density.freeze();
-        let bytes = weights::serialize(&self.vs, &self.opts.config, Some(&prior), &HashMap::new(), Storage::F16)?;
-        Codec::from_bytes(&bytes, "snapshot", &CodecOptions { threads: self.opts.threads, ..Default::default() })
+        let bytes = weights::serialize(
+            &self.vs,
+            &self.opts.config,
+            Some(&prior),
+            &HashMap::new(),
+            Storage::F16,
+        )?;
+        Codec::from_bytes(
+            &bytes,
+            "snapshot",
+            &CodecOptions {
+                threads: self.opts.threads,
+                ..Default::default()
+            },
+        )
     }
 
     /// Real coding on the validation images at three qualities: (quality, bpp, PSNR) each.
@@ -183,7 +214,13 @@ impl Trainer {
         for q in [0.0, 50.0, 100.0] {
             let (mut bpp, mut psnr) = (0.0, 0.0);
             for img in images {
-                let (bytes, rec) = codec.encode_and_reconstruct(img, &EncodeOptions { quality: q, ..Default::default() })?;
+                let (bytes, rec) = codec.encode_and_reconstruct(
+                    img,
+                    &EncodeOptions {
+                        quality: q,
+                        ..Default::default()
+                    },
+                )?;
                 bpp += bytes.len() as f64 * 8.0 / f64::from(img.width * img.height);
                 psnr += metrics::psnr(img, &rec);
             }
@@ -196,28 +233,45 @@ impl Trainer {
     /// Trains until `opts.steps` or until `stop` is set; checkpoints on the way and at the end.
     pub fn run(&mut self, stop: Arc<AtomicBool>) -> Result<(), Error> {
         tch::set_num_threads(self.opts.threads.max(1) as i32);
-        let rx = data::spawn_loader(&self.opts.data, self.opts.batch, self.opts.crop, self.opts.seed ^ self.adam.step as u64)?;
+        let rx = data::spawn_loader(
+            &self.opts.data,
+            self.opts.batch,
+            self.opts.crop,
+            self.opts.seed ^ self.adam.step as u64,
+        )?;
         let val_images = match &self.opts.val_dir {
             Some(d) => load_eval_images(d, self.opts.val_images)?,
             None => vec![],
         };
         let log_path = self.opts.run_dir.join("train.csv");
         let new_log = !log_path.exists();
-        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
         if new_log {
             writeln!(log, "step,elapsed_s,lambda,loss,bpp,mse,psnr,lr")?;
         }
         let val_path = self.opts.run_dir.join("val.csv");
         let new_val = !val_path.exists();
-        let mut vlog = std::fs::OpenOptions::new().create(true).append(true).open(&val_path)?;
+        let mut vlog = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&val_path)?;
         if new_val {
             writeln!(vlog, "step,elapsed_s,quality,bpp,psnr")?;
         }
         let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        let bar = if tty { ProgressBar::new(self.opts.steps as u64) } else { ProgressBar::hidden() };
+        let bar = if tty {
+            ProgressBar::new(self.opts.steps as u64)
+        } else {
+            ProgressBar::hidden()
+        };
         bar.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {pos}/{len} {per_sec} ETA {eta} {msg}")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{wide_bar}] {pos}/{len} {per_sec} ETA {eta} {msg}",
+            )
+            .expect("valid template"),
         );
         bar.set_position(self.adam.step as u64);
         let mut last_ckpt = Instant::now();
@@ -225,18 +279,33 @@ impl Trainer {
         let l = self.opts.config.lambdas.len();
         let mut ema = vec![(0.0f64, 0.0f64); l];
         while self.adam.step < self.opts.steps && !stop.load(Ordering::Relaxed) {
-            let x = rx.recv().map_err(|_| Error::InvalidInput("data loader stopped".into()))?;
+            let x = rx
+                .recv()
+                .map_err(|_| Error::InvalidInput("data loader stopped".into()))?;
             let (loss, bpp, mse, li) = self.train_step(&x);
             self.elapsed_s += t0.elapsed().as_secs_f64();
             t0 = Instant::now();
             let psnr = 10.0 * (1.0 / mse.max(1e-12)).log10();
             let e = &mut ema[li];
-            *e = if e.0 == 0.0 { (bpp, psnr) } else { (0.95 * e.0 + 0.05 * bpp, 0.95 * e.1 + 0.05 * psnr) };
+            *e = if e.0 == 0.0 {
+                (bpp, psnr)
+            } else {
+                (0.95 * e.0 + 0.05 * bpp, 0.95 * e.1 + 0.05 * psnr)
+            };
             let step = self.adam.step;
-            writeln!(log, "{step},{:.1},{},{loss:.5},{bpp:.5},{mse:.7},{psnr:.3},{}", self.elapsed_s, self.opts.config.lambdas[li], self.lr())?;
+            writeln!(
+                log,
+                "{step},{:.1},{},{loss:.5},{bpp:.5},{mse:.7},{psnr:.3},{}",
+                self.elapsed_s,
+                self.opts.config.lambdas[li],
+                self.lr()
+            )?;
             let msg = format!(
                 "loss {loss:.3} | {}",
-                ema.iter().map(|(b, p)| format!("{b:.3}bpp/{p:.1}dB")).collect::<Vec<_>>().join(" ")
+                ema.iter()
+                    .map(|(b, p)| format!("{b:.3}bpp/{p:.1}dB"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             );
             bar.set_position(step as u64);
             bar.set_message(msg.clone());
@@ -247,12 +316,17 @@ impl Trainer {
                 self.save_checkpoint()?;
                 last_ckpt = Instant::now();
             }
-            if !val_images.is_empty() && self.opts.val_every > 0 && step % self.opts.val_every == 0 {
+            if !val_images.is_empty() && self.opts.val_every > 0 && step % self.opts.val_every == 0
+            {
                 for (q, b, p) in self.validate(&val_images)? {
                     writeln!(vlog, "{step},{:.1},{q},{b:.4},{p:.3}", self.elapsed_s)?;
-                    bar.println(format!("validation step {step}: quality {q}: {b:.4} bpp {p:.2} dB (real coding)"));
+                    bar.println(format!(
+                        "validation step {step}: quality {q}: {b:.4} bpp {p:.2} dB (real coding)"
+                    ));
                     if !tty {
-                        eprintln!("validation step {step}: quality {q}: {b:.4} bpp {p:.2} dB (real coding)");
+                        eprintln!(
+                            "validation step {step}: quality {q}: {b:.4} bpp {p:.2} dB (real coding)"
+                        );
                     }
                 }
                 t0 = Instant::now();
@@ -260,7 +334,11 @@ impl Trainer {
         }
         self.save_checkpoint()?;
         bar.finish_and_clear();
-        eprintln!("checkpoint at step {} saved in {}", self.adam.step, self.opts.run_dir.display());
+        eprintln!(
+            "checkpoint at step {} saved in {}",
+            self.adam.step,
+            self.opts.run_dir.display()
+        );
         Ok(())
     }
 }
@@ -282,8 +360,16 @@ pub fn load_eval_images(dir: &Path, limit: usize) -> Result<Vec<Image>, Error> {
 
 /// Turns a training checkpoint into a shipped model: f16 weights with the z prior
 /// frozen into integer tables. Returns the model hash.
-pub fn export(checkpoint: &Path, out_file: &Path, extra: &HashMap<String, String>) -> Result<[u8; 16], Error> {
-    let src = if checkpoint.is_dir() { checkpoint.join(CHECKPOINT) } else { checkpoint.to_path_buf() };
+pub fn export(
+    checkpoint: &Path,
+    out_file: &Path,
+    extra: &HashMap<String, String>,
+) -> Result<[u8; 16], Error> {
+    let src = if checkpoint.is_dir() {
+        checkpoint.join(CHECKPOINT)
+    } else {
+        checkpoint.to_path_buf()
+    };
     let wf = weights::deserialize(&std::fs::read(&src)?)?;
     let vs = VarStore::new(Device::Cpu);
     let net = Network::new(&vs.root(), &wf.config);

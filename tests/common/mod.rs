@@ -10,7 +10,15 @@ pub fn small_config() -> ModelConfig {
 }
 
 pub fn codec(seed: i64) -> Codec {
-    Codec::random(&small_config(), seed, &CodecOptions { threads: 1, ..Default::default() }).unwrap()
+    Codec::random(
+        &small_config(),
+        seed,
+        &CodecOptions {
+            threads: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 /// A smooth gradient with some texture, deterministic.

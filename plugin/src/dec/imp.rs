@@ -8,8 +8,13 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 
-static CAT: LazyLock<gst::DebugCategory> =
-    LazyLock::new(|| gst::DebugCategory::new("gllmmdec", gst::DebugColorFlags::empty(), Some("gllmm decoder")));
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "gllmmdec",
+        gst::DebugColorFlags::empty(),
+        Some("gllmm decoder"),
+    )
+});
 
 #[derive(Debug, Clone, Default)]
 struct Settings {
@@ -104,15 +109,29 @@ impl ElementImpl for GllmmDec {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let max = gllmm::format::MAX_DIMENSION as i32;
-            let sink_caps = gst::Caps::builder(crate::MEDIA_TYPE).field("parsed", true).build();
+            let sink_caps = gst::Caps::builder(crate::MEDIA_TYPE)
+                .field("parsed", true)
+                .build();
             let src_caps = gst_video::VideoCapsBuilder::new()
                 .format_list([gst_video::VideoFormat::Rgb, gst_video::VideoFormat::Gray8])
                 .width_range(1..=max)
                 .height_range(1..=max)
                 .build();
             vec![
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &sink_caps).unwrap(),
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &src_caps).unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &sink_caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &src_caps,
+                )
+                .unwrap(),
             ]
         });
         TEMPLATES.as_ref()
@@ -140,7 +159,13 @@ impl GllmmDec {
                 None => Codec::load_named(&name, &opts),
             }
             .map_err(|e| format!("the stream needs model {name:?}: {e}"))?;
-            gst::info!(CAT, imp = self, "loaded model {} on {:?}", name, codec.device());
+            gst::info!(
+                CAT,
+                imp = self,
+                "loaded model {} on {:?}",
+                name,
+                codec.device()
+            );
             st.codecs.insert(name.clone(), codec);
         }
         st.codecs[&name].decode(data).map_err(|e| e.to_string())
@@ -169,7 +194,10 @@ impl VideoDecoderImpl for GllmmDec {
         self.parent_set_format(state)
     }
 
-    fn handle_frame(&self, frame: gst_video::VideoCodecFrame) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn handle_frame(
+        &self,
+        frame: gst_video::VideoCodecFrame,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let input = frame.input_buffer_owned().ok_or(gst::FlowError::Error)?;
         let map = input.map_readable().map_err(|_| gst::FlowError::Error)?;
         let mut guard = self.state.lock().unwrap();
@@ -191,7 +219,8 @@ impl VideoDecoderImpl for GllmmDec {
             }
         };
         let (fps_n, fps_d) = {
-            let (f, _) = gllmm::format::read_frame(map.as_slice()).map_err(|_| gst::FlowError::Error)?;
+            let (f, _) =
+                gllmm::format::read_frame(map.as_slice()).map_err(|_| gst::FlowError::Error)?;
             (f.header.fps_n as i32, f.header.fps_d as i32)
         };
         let want = (img.width, img.height, img.layout, fps_n, fps_d);
@@ -200,7 +229,14 @@ impl VideoDecoderImpl for GllmmDec {
                 ColourLayout::Rgb => gst_video::VideoFormat::Rgb,
                 ColourLayout::Gray => gst_video::VideoFormat::Gray8,
             };
-            gst::debug!(CAT, imp = self, "output {}x{} {:?}", img.width, img.height, format);
+            gst::debug!(
+                CAT,
+                imp = self,
+                "output {}x{} {:?}",
+                img.width,
+                img.height,
+                format
+            );
             // The input caps' frame rate wins; else the one the stream carries.
             let fps = match st.input_fps {
                 Some(f) if f.numer() > 0 => f,
@@ -217,7 +253,8 @@ impl VideoDecoderImpl for GllmmDec {
                 .set_output_state(format, img.width, img.height, None)
                 .map_err(|_| gst::FlowError::NotNegotiated)?;
             out.set_info(info);
-            obj.negotiate(out).map_err(|_| gst::FlowError::NotNegotiated)?;
+            obj.negotiate(out)
+                .map_err(|_| gst::FlowError::NotNegotiated)?;
             guard = self.state.lock().unwrap();
             if let Some(st) = guard.as_mut() {
                 st.output = Some(want);
@@ -229,8 +266,11 @@ impl VideoDecoderImpl for GllmmDec {
         self.obj().allocate_output_frame(&mut frame, None)?;
         {
             let out = frame.output_buffer_mut().ok_or(gst::FlowError::Error)?;
-            let state = self.obj().output_state().ok_or(gst::FlowError::NotNegotiated)?;
-            let mut vf = gst_video::VideoFrameRef::from_buffer_ref_writable(out, &state.info())
+            let state = self
+                .obj()
+                .output_state()
+                .ok_or(gst::FlowError::NotNegotiated)?;
+            let mut vf = gst_video::VideoFrameRef::from_buffer_ref_writable(out, state.info())
                 .map_err(|_| gst::FlowError::Error)?;
             let stride = vf.plane_stride()[0] as usize;
             let row = img.width as usize * img.layout.channels();

@@ -6,8 +6,13 @@ use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 use std::sync::{LazyLock, Mutex};
 
-static CAT: LazyLock<gst::DebugCategory> =
-    LazyLock::new(|| gst::DebugCategory::new("gllmmenc", gst::DebugColorFlags::empty(), Some("gllmm encoder")));
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "gllmmenc",
+        gst::DebugColorFlags::empty(),
+        Some("gllmm encoder"),
+    )
+});
 
 const DEFAULT_QUALITY: f64 = 50.0;
 
@@ -153,10 +158,24 @@ impl ElementImpl for GllmmEnc {
                 .width_range(1..=max)
                 .height_range(1..=max)
                 .build();
-            let src_caps = gst::Caps::builder(crate::MEDIA_TYPE).field("parsed", true).build();
+            let src_caps = gst::Caps::builder(crate::MEDIA_TYPE)
+                .field("parsed", true)
+                .build();
             vec![
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &sink_caps).unwrap(),
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &src_caps).unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &sink_caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &src_caps,
+                )
+                .unwrap(),
             ]
         });
         TEMPLATES.as_ref()
@@ -191,9 +210,15 @@ fn to_image(frame: &gst_video::VideoFrameRef<&gst::BufferRef>) -> Result<(Image,
             }
         }
     }
-    let layout = if gray { ColourLayout::Gray } else { ColourLayout::Rgb };
+    let layout = if gray {
+        ColourLayout::Gray
+    } else {
+        ColourLayout::Rgb
+    };
     let alpha = matches!(format, F::Rgba | F::Bgra | F::Argb64);
-    Image::new(w, h, layout, out).map(|i| (i, alpha)).map_err(|e| e.to_string())
+    Image::new(w, h, layout, out)
+        .map(|i| (i, alpha))
+        .map_err(|e| e.to_string())
 }
 
 impl VideoEncoderImpl for GllmmEnc {
@@ -205,9 +230,18 @@ impl VideoEncoderImpl for GllmmEnc {
             ..Default::default()
         };
         let codec = Codec::load_named(&s.model, &opts).map_err(|e| {
-            gst::error_msg!(gst::ResourceError::OpenRead, ["Cannot load gllmm model {:?}: {}", s.model, e])
+            gst::error_msg!(
+                gst::ResourceError::OpenRead,
+                ["Cannot load gllmm model {:?}: {}", s.model, e]
+            )
         })?;
-        gst::info!(CAT, imp = self, "loaded model {} on {:?}", codec.name(), codec.device());
+        gst::info!(
+            CAT,
+            imp = self,
+            "loaded model {} on {:?}",
+            codec.name(),
+            codec.device()
+        );
         *self.state.lock().unwrap() = Some(State {
             codec,
             info: None,
@@ -235,29 +269,44 @@ impl VideoEncoderImpl for GllmmEnc {
             .build();
         {
             let mut st = self.state.lock().unwrap();
-            let st = st.as_mut().ok_or_else(|| gst::loggable_error!(CAT, "encoder not started"))?;
+            let st = st
+                .as_mut()
+                .ok_or_else(|| gst::loggable_error!(CAT, "encoder not started"))?;
             st.info = Some(info);
         }
         let obj = self.obj();
         let out = obj
             .set_output_state(caps, Some(state))
             .map_err(|_| gst::loggable_error!(CAT, "failed to set output state"))?;
-        obj.negotiate(out).map_err(|_| gst::loggable_error!(CAT, "negotiation failed"))?;
+        obj.negotiate(out)
+            .map_err(|_| gst::loggable_error!(CAT, "negotiation failed"))?;
         self.parent_set_format(state)
     }
 
-    fn handle_frame(&self, mut frame: gst_video::VideoCodecFrame) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn handle_frame(
+        &self,
+        mut frame: gst_video::VideoCodecFrame,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = self.settings.lock().unwrap().clone();
         let mut guard = self.state.lock().unwrap();
         let st = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
         let info = st.info.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
         let input = frame.input_buffer_owned().ok_or(gst::FlowError::Error)?;
-        let vframe = gst_video::VideoFrameRef::from_buffer_ref_readable(input.as_ref(), info).map_err(|_| {
-            gst::element_imp_error!(self, gst::CoreError::Failed, ["Failed to map input frame"]);
-            gst::FlowError::Error
-        })?;
+        let vframe = gst_video::VideoFrameRef::from_buffer_ref_readable(input.as_ref(), info)
+            .map_err(|_| {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Failed,
+                    ["Failed to map input frame"]
+                );
+                gst::FlowError::Error
+            })?;
         let (img, alpha) = to_image(&vframe).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["Cannot read input frame: {}", e]);
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                ["Cannot read input frame: {}", e]
+            );
             gst::FlowError::Error
         })?;
         if alpha && !st.warned_alpha {
@@ -272,7 +321,11 @@ impl VideoEncoderImpl for GllmmEnc {
         let opts = EncodeOptions {
             quality: settings.quality,
             context: settings.context.into(),
-            framerate: if fps.numer() > 0 { (fps.numer() as u32, fps.denom() as u32) } else { (0, 1) },
+            framerate: if fps.numer() > 0 {
+                (fps.numer() as u32, fps.denom() as u32)
+            } else {
+                (0, 1)
+            },
         };
         let bytes = st.codec.encode(&img, &opts).map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Encode, ["Encoding failed: {}", e]);

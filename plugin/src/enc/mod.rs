@@ -10,5 +10,10 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(Some(plugin), "gllmmenc", gst::Rank::PRIMARY, GllmmEnc::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "gllmmenc",
+        gst::Rank::PRIMARY,
+        GllmmEnc::static_type(),
+    )
 }

@@ -5,8 +5,13 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 use std::sync::{LazyLock, Mutex};
 
-static CAT: LazyLock<gst::DebugCategory> =
-    LazyLock::new(|| gst::DebugCategory::new("gllmmparse", gst::DebugColorFlags::empty(), Some("gllmm parser")));
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "gllmmparse",
+        gst::DebugColorFlags::empty(),
+        Some("gllmm parser"),
+    )
+});
 
 #[derive(Default)]
 struct State {
@@ -52,8 +57,20 @@ impl ElementImpl for GllmmParse {
                 .field("parsed", true)
                 .build();
             vec![
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &sink_caps).unwrap(),
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &src_caps).unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &sink_caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &src_caps,
+                )
+                .unwrap(),
             ]
         });
         TEMPLATES.as_ref()
@@ -84,7 +101,10 @@ impl BaseParseImpl for GllmmParse {
         Ok(())
     }
 
-    fn handle_frame(&self, mut frame: gst_base::BaseParseFrame) -> Result<(gst::FlowSuccess, u32), gst::FlowError> {
+    fn handle_frame(
+        &self,
+        mut frame: gst_base::BaseParseFrame,
+    ) -> Result<(gst::FlowSuccess, u32), gst::FlowError> {
         let buffer = frame.buffer().ok_or(gst::FlowError::Error)?;
         let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
         let data = map.as_slice();
@@ -112,7 +132,10 @@ impl BaseParseImpl for GllmmParse {
                     .map(|(f, used)| (f.header, used))
                     .or_else(|_| {
                         // Payload CRC errors are the decoder's to report; the header is sound.
-                        Ok::<_, gst::FlowError>((header_only(data).ok_or(gst::FlowError::Error)?, len))
+                        Ok::<_, gst::FlowError>((
+                            header_only(data).ok_or(gst::FlowError::Error)?,
+                            len,
+                        ))
                     })?;
                 drop(map);
                 let key = (h.width, h.height, h.fps_n, h.fps_d);
@@ -123,12 +146,21 @@ impl BaseParseImpl for GllmmParse {
                         .field("height", h.height as i32)
                         .field("parsed", true);
                     if h.fps_n > 0 {
-                        caps = caps.field("framerate", gst::Fraction::new(h.fps_n as i32, h.fps_d as i32));
-                        self.obj().set_frame_rate(gst::Fraction::new(h.fps_n as i32, h.fps_d as i32), 0, 0);
+                        caps = caps.field(
+                            "framerate",
+                            gst::Fraction::new(h.fps_n as i32, h.fps_d as i32),
+                        );
+                        self.obj().set_frame_rate(
+                            gst::Fraction::new(h.fps_n as i32, h.fps_d as i32),
+                            0,
+                            0,
+                        );
                     }
                     let caps = caps.build();
                     gst::debug!(CAT, imp = self, "caps {:?}", caps);
-                    self.obj().src_pad().push_event(gst::event::Caps::new(&caps));
+                    self.obj()
+                        .src_pad()
+                        .push_event(gst::event::Caps::new(&caps));
                     st.caps = Some(key);
                 }
                 drop(st);

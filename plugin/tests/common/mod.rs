@@ -17,7 +17,11 @@ pub fn init() -> PathBuf {
         let mdir = dir.join(MODEL);
         std::fs::create_dir_all(&mdir).unwrap();
         let cfg = ModelConfig::new(16, 16, vec![0.002, 0.01, 0.05]);
-        std::fs::write(mdir.join("model.safetensors"), gllmm::codec::random_weights(&cfg, 11).unwrap()).unwrap();
+        std::fs::write(
+            mdir.join("model.safetensors"),
+            gllmm::codec::random_weights(&cfg, 11).unwrap(),
+        )
+        .unwrap();
         // SAFETY: set once, before GStreamer or any other thread reads the environment.
         unsafe { std::env::set_var("GLLMM_MODEL_DIR", &dir) };
         gst::init().unwrap();
@@ -35,5 +39,7 @@ pub fn codec() -> gllmm::Codec {
 
 /// Deterministic RGB test pixels.
 pub fn rgb(w: u32, h: u32, seed: u32) -> Vec<u8> {
-    (0..w * h * 3).map(|i| ((i * 7 + seed * 13 + (i / (w * 3)) * 5) % 251) as u8).collect()
+    (0..w * h * 3)
+        .map(|i| ((i * 7 + seed * 13 + (i / (w * 3)) * 5) % 251) as u8)
+        .collect()
 }

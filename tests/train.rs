@@ -1,0 +1,152 @@
+//! Training, checkpoints, export, eval and compare on a tiny model and generated pictures.
+
+mod common;
+
+use gllmm::model::ModelConfig;
+use gllmm::train::{TrainOptions, Trainer};
+use gllmm::{Codec, CodecOptions, EncodeOptions, Precision};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use tch::Tensor;
+
+fn write_pictures(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..n {
+        let img = common::picture(80 + 8 * i as u32, 72, gllmm::ColourLayout::Rgb);
+        image::save_buffer(
+            dir.join(format!("p{i}.png")),
+            &img.data,
+            img.width,
+            img.height,
+            image::ExtendedColorType::Rgb8,
+        )
+        .unwrap();
+    }
+}
+
+fn options(dir: &Path) -> TrainOptions {
+    TrainOptions {
+        data: dir.join("data"),
+        run_dir: dir.join("run"),
+        config: ModelConfig::new(16, 16, vec![0.005, 0.02]),
+        batch: 2,
+        crop: 64,
+        lr: 1e-3,
+        steps: 6,
+        precision: Precision::F32,
+        threads: 1,
+        checkpoint_secs: 3600,
+        serial_fraction: 0.5,
+        seed: 5,
+        val_dir: None,
+        val_images: 0,
+        val_every: 0,
+        init: None,
+    }
+}
+
+#[test]
+fn steps_reduce_the_loss_on_a_fixed_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(options(dir.path())).unwrap();
+    let x = Tensor::rand([2, 3, 64, 64], (tch::Kind::Float, tch::Device::Cpu)) * 0.2 + 0.4;
+    let first: f64 = (0..3).map(|_| t.train_step(&x).2).sum::<f64>() / 3.0;
+    for _ in 0..30 {
+        t.train_step(&x);
+    }
+    let last: f64 = (0..3).map(|_| t.train_step(&x).2).sum::<f64>() / 3.0;
+    assert!(last < first, "MSE did not drop: {first} -> {last}");
+}
+
+#[test]
+fn checkpoint_resume_continues_with_identical_state() {
+    let dir = tempfile::tempdir().unwrap();
+    write_pictures(&dir.path().join("data"), 3);
+    let mut a = Trainer::new(options(dir.path())).unwrap();
+    a.run(Arc::new(AtomicBool::new(false))).unwrap();
+    assert_eq!(a.step(), 6);
+    let b = Trainer::new(options(dir.path())).unwrap();
+    assert_eq!(b.step(), 6);
+    let va = a.vs.variables();
+    let vb = b.vs.variables();
+    assert_eq!(va.len(), vb.len());
+    for (k, t) in &va {
+        assert!(t.equal(&vb[k]), "weight {k} differs after resume");
+    }
+    for (k, m) in &a.adam.m {
+        assert!(
+            m.equal(&b.adam.m[k]) && a.adam.v[k].equal(&b.adam.v[k]),
+            "optimiser state {k} differs"
+        );
+    }
+}
+
+#[test]
+fn export_load_eval_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    write_pictures(&dir.path().join("data"), 2);
+    let mut t = Trainer::new(TrainOptions {
+        steps: 2,
+        ..options(dir.path())
+    })
+    .unwrap();
+    t.run(Arc::new(AtomicBool::new(false))).unwrap();
+    let out = dir.path().join("models/exported/model.safetensors");
+    let hash = gllmm::train::export(&dir.path().join("run"), &out, &Default::default()).unwrap();
+    let codec = Codec::load(
+        &out.parent().unwrap().to_path_buf(),
+        &CodecOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(codec.hash(), hash);
+    assert_eq!(codec.name(), "exported");
+    let img = common::picture(50, 40, gllmm::ColourLayout::Rgb);
+    let (bytes, rec) = codec
+        .encode_and_reconstruct(&img, &EncodeOptions::default())
+        .unwrap();
+    assert_eq!(codec.decode(&bytes).unwrap(), rec);
+
+    // eval and compare through the CLI produce well-formed JSON.
+    let data = dir.path().join("data");
+    let ej = dir.path().join("eval.json");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gllmm"))
+        .args(["eval", "--qualities", "0,100", "--data"])
+        .arg(&data)
+        .arg("--model")
+        .arg(&out)
+        .arg("--json")
+        .arg(&ej)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&ej).unwrap()).unwrap();
+    assert_eq!(v["gllmm"]["bpp"].as_array().unwrap().len(), 2);
+    assert!(v["gllmm"]["psnr"][0].as_f64().unwrap() > 0.0);
+    let cj = dir.path().join("compare.json");
+    let plot = dir.path().join("rd.svg");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gllmm"))
+        .args(["compare", "--qualities", "0,50,100", "--data"])
+        .arg(&data)
+        .arg("--model")
+        .arg(&out)
+        .arg("--json")
+        .arg(&cj)
+        .arg("--plot")
+        .arg(&plot)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&cj).unwrap()).unwrap();
+    assert!(v["gllmm"]["bpp"].is_array());
+    let skipped = v["skipped"].as_object().unwrap();
+    for name in ["JPEG", "WebP", "AVIF", "HEIF", "JPEG XL"] {
+        // Every system codec was either measured or skipped with a reason.
+        assert!(
+            v[name]["bpp"].is_array() || skipped.contains_key(name),
+            "{name} neither run nor skipped"
+        );
+    }
+    assert!(v["bd_rate_vs"].is_object());
+    assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
+}
