@@ -94,11 +94,7 @@ fn export_load_eval_compare() {
     t.run(Arc::new(AtomicBool::new(false))).unwrap();
     let out = dir.path().join("models/exported/model.safetensors");
     let hash = gllmm::train::export(&dir.path().join("run"), &out, &Default::default()).unwrap();
-    let codec = Codec::load(
-        &out.parent().unwrap().to_path_buf(),
-        &CodecOptions::default(),
-    )
-    .unwrap();
+    let codec = Codec::load(out.parent().unwrap(), &CodecOptions::default()).unwrap();
     assert_eq!(codec.hash(), hash);
     assert_eq!(codec.name(), "exported");
     let img = common::picture(50, 40, gllmm::ColourLayout::Rgb);
