@@ -213,8 +213,9 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Parses and validates the header at the start of `buf`; returns it and its length.
-pub(super) fn parse_header(buf: &[u8]) -> Result<(FrameHeader, usize), FormatError> {
+/// Parses and validates the header at the start of `buf` (the payload is not
+/// checked); returns it and its length.
+pub fn read_header(buf: &[u8]) -> Result<(FrameHeader, usize), FormatError> {
     if buf.len() < PREFIX_LEN {
         if buf[..buf.len().min(4)] != MAGIC[..buf.len().min(4)] {
             return Err(FormatError::BadMagic);
@@ -309,7 +310,7 @@ pub fn read_frame(buf: &[u8]) -> Result<(Frame<'_>, usize), FormatError> {
     if buf.is_empty() {
         return Err(FormatError::Truncated { needed: PREFIX_LEN });
     }
-    let (header, hlen) = parse_header(buf)?;
+    let (header, hlen) = read_header(buf)?;
     let total = hlen + header.payload_len() as usize + 4;
     if buf.len() < total {
         return Err(FormatError::Truncated {

@@ -25,7 +25,8 @@
 mod frame;
 
 pub use frame::{
-    ColourLayout, ContextMode, Frame, FrameHeader, Section, SectionKind, read_frame, write_frame,
+    ColourLayout, ContextMode, Frame, FrameHeader, Section, SectionKind, read_frame, read_header,
+    write_frame,
 };
 
 pub const MAGIC: [u8; 4] = *b"GLMM";
@@ -74,11 +75,6 @@ pub enum Probe {
     NotAFrame,
 }
 
-/// CRC-32 (IEEE) as used by the frame checksums.
-pub fn crc32(bytes: &[u8]) -> u32 {
-    crc32fast::hash(bytes)
-}
-
 /// Classifies the bytes at the start of `buf` without allocating.
 pub fn probe(buf: &[u8]) -> Probe {
     let n = buf.len().min(MAGIC.len());
@@ -88,7 +84,7 @@ pub fn probe(buf: &[u8]) -> Probe {
     if buf.len() < PREFIX_LEN {
         return Probe::NeedMore(PREFIX_LEN - buf.len());
     }
-    match frame::parse_header(buf) {
+    match frame::read_header(buf) {
         Ok((h, hlen)) => Probe::Frame(hlen + h.payload_len() as usize + 4),
         Err(FormatError::Truncated { needed }) => Probe::NeedMore(needed),
         Err(_) => Probe::NotAFrame,

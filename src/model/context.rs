@@ -62,13 +62,6 @@ impl ContextModels {
             .conv2d(&w, Some(&self.serial.b), [1], [0], [1], 1)
     }
 
-    /// Serial context at one position from a `[1, M, 5, 5]` patch of the padded latents
-    /// (the decoder's view: zeros where nothing is decoded yet).
-    pub fn serial_at(&self, patch: &Tensor) -> Tensor {
-        let w = &self.serial.w * &self.mask;
-        self.serial.forward_valid(patch, &w)
-    }
-
     /// The masked serial weights, computed once per frame.
     pub fn serial_weight(&self) -> Tensor {
         &self.serial.w * &self.mask

@@ -128,15 +128,8 @@ impl BaseParseImpl for GllmmParse {
                 Ok((gst::FlowSuccess::Ok, 0))
             }
             Probe::Frame(len) => {
-                let (h, _) = format::read_frame(&data[..len])
-                    .map(|(f, used)| (f.header, used))
-                    .or_else(|_| {
-                        // Payload CRC errors are the decoder's to report; the header is sound.
-                        Ok::<_, gst::FlowError>((
-                            header_only(data).ok_or(gst::FlowError::Error)?,
-                            len,
-                        ))
-                    })?;
+                // Payload damage is the decoder's to report: the parser needs the header only.
+                let (h, _) = format::read_header(data).map_err(|_| gst::FlowError::Error)?;
                 drop(map);
                 let key = (h.width, h.height, h.fps_n, h.fps_d);
                 let mut st = self.state.lock().unwrap();
@@ -173,23 +166,4 @@ impl BaseParseImpl for GllmmParse {
             }
         }
     }
-}
-
-/// The header of a frame whose payload may be damaged.
-fn header_only(data: &[u8]) -> Option<format::FrameHeader> {
-    // Re-run the reader on a copy with the payload CRC recomputed: the header was
-    // already validated by `probe`, only its fields are wanted here.
-    let len = match format::probe(data) {
-        Probe::Frame(l) if l <= data.len() => l,
-        _ => return None,
-    };
-    let mut copy = data[..len].to_vec();
-    let hlen = usize::from(u16::from_le_bytes([copy[5], copy[6]]));
-    let crc = crc32fast_hash(&copy[hlen..len - 4]);
-    copy[len - 4..].copy_from_slice(&crc.to_le_bytes());
-    format::read_frame(&copy).ok().map(|(f, _)| f.header)
-}
-
-fn crc32fast_hash(b: &[u8]) -> u32 {
-    gllmm::format::crc32(b)
 }
