@@ -15,6 +15,7 @@ APT_PACKAGES=(
   build-essential pkg-config python3-venv meson ninja-build
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-base-apps
   libjpeg-turbo-progs webp libavif-bin libheif-examples libjxl-tools
 )
 

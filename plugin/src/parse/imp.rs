@@ -154,6 +154,16 @@ impl BaseParseImpl for GllmmParse {
                     self.obj()
                         .src_pad()
                         .push_event(gst::event::Caps::new(&caps));
+                    if st.caps.is_none() {
+                        let mut tags = gst::TagList::new();
+                        tags.get_mut()
+                            .expect("new tag list is writable")
+                            .add::<gst::tags::VideoCodec>(
+                                &"gllmm learned image codec",
+                                gst::TagMergeMode::Replace,
+                            );
+                        self.obj().src_pad().push_event(gst::event::Tag::new(tags));
+                    }
                     st.caps = Some(key);
                 }
                 drop(st);
