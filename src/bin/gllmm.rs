@@ -167,6 +167,9 @@ enum Cmd {
         /// Output model directory, e.g. models/gllmm-default.
         #[arg(short, long)]
         output: PathBuf,
+        /// `gllmm eval --json` output measured on this model's weights, for the manifest.
+        #[arg(long)]
+        eval: Option<PathBuf>,
     },
 }
 
@@ -543,13 +546,65 @@ fn run(cli: Cli) -> Result<(), String> {
             iters,
             serial,
         } => bench(n, m, width, height, &threads, iters, serial)?,
-        Cmd::Export { checkpoint, output } => {
+        Cmd::Export {
+            checkpoint,
+            output,
+            eval,
+        } => {
             let file = output.join("model.safetensors");
             let hash = gllmm::train::export(&checkpoint, &file, &Default::default())
                 .map_err(|e| e.to_string())?;
             eprintln!("exported {} (hash {})", file.display(), gllmm::hex(&hash));
+            write_manifest(&file, eval.as_deref())?;
         }
     }
+    Ok(())
+}
+
+/// `manifest.json` next to a shipped model: architecture, λ set, training
+/// figures from the checkpoint, and the Kodak curve from a `gllmm eval --json` run
+/// on exactly these weights (refused when the hash differs).
+fn write_manifest(model: &Path, eval: Option<&Path>) -> Result<(), String> {
+    let bytes =
+        std::fs::read(model).map_err(|e| format!("cannot read {}: {e}", model.display()))?;
+    let wf = gllmm::model::weights::deserialize(&bytes).map_err(|e| e.to_string())?;
+    let hash = gllmm::hex(&wf.hash);
+    let meta = |k: &str| wf.metadata.get(k).cloned().unwrap_or_default();
+    let hours = meta("elapsed_s").parse::<f64>().unwrap_or(0.0) / 3600.0;
+    let mut m = serde_json::json!({
+        "name": model.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()),
+        "file": "model.safetensors",
+        "hash": hash,
+        "size_bytes": bytes.len(),
+        "config": wf.config,
+        "training": {
+            "steps": meta("step").parse::<i64>().unwrap_or(0),
+            "hours": (hours * 100.0).round() / 100.0,
+            "data": meta("data"),
+            "batch": meta("batch"),
+            "crop": meta("crop"),
+            "precision": meta("precision"),
+        },
+    });
+    if let Some(e) = eval {
+        let txt = std::fs::read_to_string(e)
+            .map_err(|err| format!("cannot read {}: {err}", e.display()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&txt).map_err(|err| format!("{}: {err}", e.display()))?;
+        if v["hash"].as_str() != Some(hash.as_str()) {
+            return Err(format!(
+                "{} was measured on model {}, not on the exported {hash}",
+                e.display(),
+                v["hash"]
+            ));
+        }
+        m["kodak"] =
+            serde_json::json!({ "data": v["data"], "images": v["images"], "curve": v["gllmm"] });
+    }
+    let path = model.with_file_name("manifest.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!("wrote {}", path.display());
     Ok(())
 }
 
