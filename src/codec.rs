@@ -52,7 +52,13 @@ pub struct CodecOptions {
     /// Precision of g_a and g_s. Encoder and decoder reconstructions agree bit for
     /// bit only when both use the same.
     pub precision: Precision,
+    /// Largest picture (width × height) this codec encodes or decodes. Memory grows
+    /// with the area, so a small forged header must not make us allocate gigabytes.
+    pub max_pixels: u64,
 }
+
+/// Default [`CodecOptions::max_pixels`]: 40 megapixels.
+pub const DEFAULT_MAX_PIXELS: u64 = 40_000_000;
 
 impl Default for CodecOptions {
     fn default() -> Self {
@@ -60,6 +66,7 @@ impl Default for CodecOptions {
             device: DeviceChoice::Auto,
             threads: 0,
             precision: Precision::F32,
+            max_pixels: DEFAULT_MAX_PIXELS,
         }
     }
 }
@@ -337,6 +344,17 @@ impl Codec {
         self.gpu.as_ref().map_or(Device::Cpu, |(_, vs)| vs.device())
     }
 
+    fn check_size(&self, width: u32, height: u32) -> Result<(), Error> {
+        let px = u64::from(width) * u64::from(height);
+        if px > self.options.max_pixels {
+            return Err(Error::InvalidInput(format!(
+                "{width}x{height} is {px} pixels, above this codec's limit of {} (CodecOptions::max_pixels)",
+                self.options.max_pixels
+            )));
+        }
+        Ok(())
+    }
+
     fn transforms(&self) -> &Network {
         self.gpu.as_ref().map_or(&self.cpu, |(n, _)| n)
     }
@@ -363,6 +381,7 @@ impl Codec {
         reconstruct: bool,
     ) -> Result<(Vec<u8>, Option<Image>), Error> {
         let img = Image::new(img.width, img.height, img.layout, img.data.clone())?;
+        self.check_size(img.width, img.height)?;
         if !opts.quality.is_finite() || !(0.0..=100.0).contains(&opts.quality) {
             return Err(Error::InvalidInput(format!(
                 "quality {} outside 0..=100",
@@ -450,6 +469,7 @@ impl Codec {
     pub fn decode(&self, data: &[u8]) -> Result<Image, Error> {
         let (frame, _) = format::read_frame(data)?;
         let h = &frame.header;
+        self.check_size(h.width, h.height)?;
         if h.model_hash != self.hash {
             return Err(Error::ModelMismatch {
                 stream_name: h.model_name.clone(),
@@ -484,6 +504,7 @@ impl Codec {
         let mut k = 0;
         self.code_z(&lat, |ch, _| {
             let v = entropy::decode_symbol(&mut zdec, &self.prior.channels[ch])?;
+            zdec.check()?;
             z[k] = v;
             k += 1;
             Ok(v)

@@ -113,3 +113,25 @@ fn bad_pictures_are_rejected() {
     assert!(Image::new_rgb(2, 2, vec![0; 11]).is_err());
     assert!(Image::new_gray(20000, 1, vec![0; 20000]).is_err());
 }
+
+#[test]
+fn pictures_above_the_pixel_limit_are_refused_before_work() {
+    let img = common::picture(20, 20, ColourLayout::Rgb);
+    let bytes = common::codec(6)
+        .encode(&img, &EncodeOptions::default())
+        .unwrap();
+    let small = gllmm::Codec::random(
+        &common::small_config(),
+        6,
+        &CodecOptions {
+            max_pixels: 399,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        small.encode(&img, &EncodeOptions::default()),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(matches!(small.decode(&bytes), Err(Error::InvalidInput(_))));
+}

@@ -54,6 +54,9 @@ struct ModelArgs {
     /// Precision of the transforms; encoder and decoder must agree for bit-exact output.
     #[arg(long, value_enum, default_value = "f32")]
     precision: Prec,
+    /// Refuse pictures larger than this many pixels.
+    #[arg(long, default_value_t = gllmm::codec::DEFAULT_MAX_PIXELS)]
+    max_pixels: u64,
 }
 
 impl ModelArgs {
@@ -70,6 +73,7 @@ impl ModelArgs {
             } else {
                 Precision::F32
             },
+            max_pixels: self.max_pixels,
         };
         Codec::load_named(&self.model, &opts)
     }
@@ -669,6 +673,7 @@ fn bench(
                         device: DeviceChoice::Cpu,
                         threads: t,
                         precision: prec,
+                        ..Default::default()
                     },
                 )
                 .map_err(|e| e.to_string())?;

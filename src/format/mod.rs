@@ -38,10 +38,10 @@ pub const MAX_DIMENSION: u32 = 16384;
 pub const MAX_SECTIONS: usize = 8;
 pub const MAX_NAME_LEN: usize = 64;
 
-/// Largest payload a frame of `width`×`height` may carry: far above any real
-/// stream, low enough that a forged length cannot make us allocate gigabytes.
+/// Largest payload a frame of `width`×`height` may carry: 32 bits per pixel, more
+/// than raw RGB and far above any real stream, low enough that a forged length cannot make us allocate gigabytes.
 pub fn max_payload(width: u32, height: u32) -> u64 {
-    65536 + u64::from(width) * u64::from(height) * 16
+    65536 + u64::from(width) * u64::from(height) * 4
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
