@@ -380,7 +380,7 @@ impl Codec {
         opts: &EncodeOptions,
         reconstruct: bool,
     ) -> Result<(Vec<u8>, Option<Image>), Error> {
-        let img = Image::new(img.width, img.height, img.layout, img.data.clone())?;
+        img.validate()?;
         self.check_size(img.width, img.height)?;
         if !opts.quality.is_finite() || !(0.0..=100.0).contains(&opts.quality) {
             return Err(Error::InvalidInput(format!(

@@ -20,24 +20,32 @@ impl Image {
         layout: ColourLayout,
         data: Vec<u8>,
     ) -> Result<Self, Error> {
+        let img = Self {
+            width,
+            height,
+            layout,
+            data,
+        };
+        img.validate()?;
+        Ok(img)
+    }
+
+    /// Checks the size limits and that the buffer holds exactly the pixels.
+    pub fn validate(&self) -> Result<(), Error> {
+        let (width, height, layout) = (self.width, self.height, self.layout);
         if !(1..=MAX_DIMENSION).contains(&width) || !(1..=MAX_DIMENSION).contains(&height) {
             return Err(Error::InvalidInput(format!(
                 "image size {width}x{height} outside 1..={MAX_DIMENSION}"
             )));
         }
         let need = width as usize * height as usize * layout.channels();
-        if data.len() != need {
+        if self.data.len() != need {
             return Err(Error::InvalidInput(format!(
                 "pixel buffer holds {} bytes, {width}x{height} {layout:?} needs {need}",
-                data.len()
+                self.data.len()
             )));
         }
-        Ok(Self {
-            width,
-            height,
-            layout,
-            data,
-        })
+        Ok(())
     }
 
     pub fn new_rgb(width: u32, height: u32, data: Vec<u8>) -> Result<Self, Error> {
