@@ -76,26 +76,11 @@ pub fn encode_symbol<M: SymbolModel>(
 pub fn decode_symbol<M: SymbolModel>(dec: &mut Decoder, model: &M) -> Result<i32, EntropyError> {
     let len = model.len();
     let target = dec.target();
-    let esc = model.cum(len);
-    if target >= esc {
-        dec.consume(esc, TOTAL - esc);
-        let v = i64::from(dec.decode_golomb()?);
-        let lo = i64::from(model.lo());
-        let hi = lo + i64::from(len) - 1;
-        let value = if v & 1 == 0 {
-            lo - 1 - v / 2
-        } else {
-            hi + 1 + v / 2
-        };
-        if value.abs() > i64::from(VALUE_LIMIT) {
-            return Err(EntropyError::BadEscape);
-        }
-        return Ok(value as i32);
-    }
-    // Gallop outwards from the likeliest value to bracket the target, then bisect.
-    // Invariant: cum(a) <= target < cum(b).
-    let (mut a, mut b) = (0u32, len);
-    let (mut ca, mut cb) = (0u32, esc);
+    // Index `len` stands for the escape, whose interval ends at TOTAL; it is only
+    // evaluated when the search reaches it. Gallop outwards from the likeliest value
+    // to bracket the target, then bisect. Invariant: cum(a) <= target < cum(b).
+    let (mut a, mut b) = (0u32, len + 1);
+    let (mut ca, mut cb) = (0u32, TOTAL);
     let s = model.start().min(len - 1);
     let cs = model.cum(s);
     if cs <= target {
@@ -135,5 +120,19 @@ pub fn decode_symbol<M: SymbolModel>(dec: &mut Decoder, model: &M) -> Result<i32
         }
     }
     dec.consume(ca, cb - ca);
-    Ok(model.lo() + a as i32)
+    if a < len {
+        return Ok(model.lo() + a as i32);
+    }
+    let v = i64::from(dec.decode_golomb()?);
+    let lo = i64::from(model.lo());
+    let hi = lo + i64::from(len) - 1;
+    let value = if v & 1 == 0 {
+        lo - 1 - v / 2
+    } else {
+        hi + 1 + v / 2
+    };
+    if value.abs() > i64::from(VALUE_LIMIT) {
+        return Err(EntropyError::BadEscape);
+    }
+    Ok(value as i32)
 }
