@@ -396,7 +396,7 @@ impl Codec {
         let (y, z) = {
             let _t = Threads::set(self.options.threads);
             let net = self.transforms();
-            let x = image::to_tensor(&img).to_device(self.device());
+            let x = image::to_tensor(img).to_device(self.device());
             let y = net.g_a.forward(&x, self.options.precision) * net.gain(q);
             let z = net.h_a.forward(&y);
             (y, z)
