@@ -104,7 +104,7 @@ pub fn system_codecs() -> Vec<SystemCodec> {
         SystemCodec {
             name: "JPEG",
             tools: ["cjpeg", "djpeg"],
-            settings: &[10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 75.0, 85.0, 92.0],
+            settings: &[3.0, 6.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 75.0, 85.0, 92.0],
             encode: |q, _png, ppm, out| {
                 cmd(
                     "cjpeg",
@@ -123,7 +123,7 @@ pub fn system_codecs() -> Vec<SystemCodec> {
         SystemCodec {
             name: "WebP",
             tools: ["cwebp", "dwebp"],
-            settings: &[5.0, 15.0, 30.0, 45.0, 60.0, 75.0, 85.0, 92.0],
+            settings: &[0.0, 5.0, 15.0, 30.0, 45.0, 60.0, 75.0, 85.0, 92.0],
             encode: |q, png, _ppm, out| {
                 cmd(
                     "cwebp",
@@ -204,16 +204,18 @@ impl SystemCodec {
                 let ppm = work.join(format!("in{i}.ppm"));
                 if !png.exists() {
                     let rgb = img.to_rgb();
-                    for p in [&png, &ppm] {
-                        image::save_buffer(
-                            p,
-                            &rgb,
-                            img.width,
-                            img.height,
-                            image::ExtendedColorType::Rgb8,
-                        )
-                        .map_err(|e| Error::InvalidInput(e.to_string()))?;
-                    }
+                    image::save_buffer(
+                        &png,
+                        &rgb,
+                        img.width,
+                        img.height,
+                        image::ExtendedColorType::Rgb8,
+                    )
+                    .map_err(|e| Error::InvalidInput(e.to_string()))?;
+                    // Binary PPM (P6): what cjpeg reads (the image crate would write PAM).
+                    let mut p6 = format!("P6\n{} {}\n255\n", img.width, img.height).into_bytes();
+                    p6.extend_from_slice(&rgb);
+                    std::fs::write(&ppm, p6)?;
                 }
                 let out = work.join(format!("out.{}", self.ext));
                 let back = work.join(if self.name == "JPEG" || self.name == "WebP" {

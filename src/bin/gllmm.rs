@@ -143,6 +143,10 @@ enum Cmd {
         /// Also plot and BD-rate against published curves in this JSON (e.g. shared/reference/kodak_rd.json).
         #[arg(long)]
         reference: Option<PathBuf>,
+        /// Take gllmm's curve from a `gllmm eval --json` run on the same images
+        /// instead of measuring it again.
+        #[arg(long)]
+        gllmm_json: Option<PathBuf>,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -450,21 +454,43 @@ fn run(cli: Cli) -> Result<(), String> {
             json,
             plot,
             reference,
+            gllmm_json,
             model,
         } => {
             let images =
                 gllmm::train::trainer::load_eval_images(&data, limit.unwrap_or(usize::MAX))
                     .map_err(|e| e.to_string())?;
-            let codec = model.load().map_err(|e| e.to_string())?;
-            let ours = gllmm::eval::eval(
-                &codec,
-                &images,
-                &qualities,
-                &EncodeOptions::default(),
-                |m| eprint!("\rgllmm {m}   "),
-            )
-            .map_err(|e| e.to_string())?;
-            eprintln!();
+            let ours: gllmm::eval::Curve = match &gllmm_json {
+                Some(p) => {
+                    let txt = std::fs::read_to_string(p)
+                        .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                    let v: serde_json::Value =
+                        serde_json::from_str(&txt).map_err(|e| format!("{}: {e}", p.display()))?;
+                    if v["images"].as_u64() != Some(images.len() as u64) {
+                        return Err(format!(
+                            "{} was measured on {} images, this comparison uses {}",
+                            p.display(),
+                            v["images"],
+                            images.len()
+                        ));
+                    }
+                    serde_json::from_value(v["gllmm"].clone())
+                        .map_err(|e| format!("{}: {e}", p.display()))?
+                }
+                None => {
+                    let codec = model.load().map_err(|e| e.to_string())?;
+                    let c = gllmm::eval::eval(
+                        &codec,
+                        &images,
+                        &qualities,
+                        &EncodeOptions::default(),
+                        |m| eprint!("\rgllmm {m}   "),
+                    )
+                    .map_err(|e| e.to_string())?;
+                    eprintln!();
+                    c
+                }
+            };
             let mut out = serde_json::Map::new();
             out.insert("gllmm".into(), serde_json::to_value(&ours).unwrap());
             let mut curves = vec![("gllmm".to_string(), ours.points())];
