@@ -136,7 +136,7 @@ pub fn system_codecs() -> Vec<SystemCodec> {
         SystemCodec {
             name: "AVIF",
             tools: ["avifenc", "avifdec"],
-            settings: &[52.0, 46.0, 40.0, 34.0, 28.0, 22.0, 16.0],
+            settings: &[63.0, 58.0, 52.0, 46.0, 40.0, 34.0, 28.0, 22.0, 16.0],
             encode: |q, png, _ppm, out| {
                 let q = format!("{}", q as i32);
                 cmd(
@@ -152,7 +152,7 @@ pub fn system_codecs() -> Vec<SystemCodec> {
         SystemCodec {
             name: "HEIF",
             tools: ["heif-enc", "heif-convert"],
-            settings: &[10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0],
+            settings: &[1.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0],
             encode: |q, png, _ppm, out| {
                 cmd(
                     "heif-enc",
@@ -173,7 +173,7 @@ pub fn system_codecs() -> Vec<SystemCodec> {
         SystemCodec {
             name: "JPEG XL",
             tools: ["cjxl", "djxl"],
-            settings: &[8.0, 5.0, 3.5, 2.5, 1.8, 1.2, 0.8, 0.5],
+            settings: &[15.0, 11.0, 8.0, 5.0, 3.5, 2.5, 1.8, 1.2, 0.8, 0.5],
             encode: |d, png, _ppm, out| {
                 cmd("cjxl", &[&png, &out, &"-d", &format!("{d}"), &"--quiet"])
             },
