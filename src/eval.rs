@@ -104,7 +104,9 @@ pub fn system_codecs() -> Vec<SystemCodec> {
         SystemCodec {
             name: "JPEG",
             tools: ["cjpeg", "djpeg"],
-            settings: &[3.0, 6.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 75.0, 85.0, 92.0],
+            settings: &[
+                3.0, 6.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 75.0, 85.0, 92.0,
+            ],
             encode: |q, _png, ppm, out| {
                 cmd(
                     "cjpeg",
