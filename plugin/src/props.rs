@@ -1,6 +1,7 @@
 //! Property types shared by the elements.
 
 use gst::glib;
+use gst::prelude::*;
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
 #[repr(u32)]
@@ -52,3 +53,23 @@ impl From<Context> for gllmm::ContextMode {
 }
 
 pub const DEFAULT_THREADS: u32 = 0;
+
+/// The `device` property both codec elements share.
+pub fn device_spec() -> glib::ParamSpec {
+    glib::ParamSpecEnum::builder_with_default("device", Device::Auto)
+        .nick("Device")
+        .blurb("Where the neural transforms run")
+        .mutable_ready()
+        .build()
+}
+
+/// The `threads` property both codec elements share.
+pub fn threads_spec() -> glib::ParamSpec {
+    glib::ParamSpecUInt::builder("threads")
+        .nick("Threads")
+        .blurb("CPU threads for the transforms (0: libtorch's default)")
+        .maximum(256)
+        .default_value(DEFAULT_THREADS)
+        .mutable_ready()
+        .build()
+}

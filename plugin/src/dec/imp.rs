@@ -1,4 +1,4 @@
-use crate::props::{DEFAULT_THREADS, Device};
+use crate::props::Device;
 use gllmm::{Codec, CodecOptions, ColourLayout};
 use gst::glib;
 use gst::subclass::prelude::*;
@@ -48,18 +48,8 @@ impl ObjectImpl for GllmmDec {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
-                glib::ParamSpecEnum::builder_with_default("device", Device::Auto)
-                    .nick("Device")
-                    .blurb("Where the neural transforms run")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("threads")
-                    .nick("Threads")
-                    .blurb("CPU threads for the transforms (0: libtorch's default)")
-                    .maximum(256)
-                    .default_value(DEFAULT_THREADS)
-                    .mutable_ready()
-                    .build(),
+                crate::props::device_spec(),
+                crate::props::threads_spec(),
                 glib::ParamSpecString::builder("model-dir")
                     .nick("Model directory")
                     .blurb("Directory searched first for the model a stream names (default: the installed models)")

@@ -74,18 +74,8 @@ impl ObjectImpl for GllmmEnc {
                     .default_value(Some(gllmm::codec::DEFAULT_MODEL))
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecEnum::builder_with_default("device", Device::Auto)
-                    .nick("Device")
-                    .blurb("Where the neural transforms run")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("threads")
-                    .nick("Threads")
-                    .blurb("CPU threads for the transforms (0: libtorch's default)")
-                    .maximum(256)
-                    .default_value(DEFAULT_THREADS)
-                    .mutable_ready()
-                    .build(),
+                crate::props::device_spec(),
+                crate::props::threads_spec(),
                 glib::ParamSpecEnum::builder_with_default("context", Context::Checkerboard)
                     .nick("Context model")
                     .blurb("Latent context model written into the stream")
