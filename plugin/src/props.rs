@@ -54,6 +54,15 @@ impl From<Context> for gllmm::ContextMode {
 
 pub const DEFAULT_THREADS: u32 = 0;
 
+/// The codec options the elements' `device` and `threads` properties select.
+pub fn codec_options(device: Device, threads: u32) -> gllmm::CodecOptions {
+    gllmm::CodecOptions {
+        device: device.into(),
+        threads: threads as usize,
+        ..Default::default()
+    }
+}
+
 /// The `device` property both codec elements share.
 pub fn device_spec() -> glib::ParamSpec {
     glib::ParamSpecEnum::builder_with_default("device", Device::Auto)

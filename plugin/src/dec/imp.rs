@@ -1,5 +1,5 @@
 use crate::props::Device;
-use gllmm::{Codec, CodecOptions, ColourLayout};
+use gllmm::{Codec, ColourLayout};
 use gst::glib;
 use gst::subclass::prelude::*;
 use gst_video::prelude::*;
@@ -129,16 +129,18 @@ impl ElementImpl for GllmmDec {
 }
 
 impl GllmmDec {
-    fn decode(&self, st: &mut State, data: &[u8]) -> Result<gllmm::Image, String> {
-        let (frame, _) = gllmm::format::read_frame(data).map_err(|e| e.to_string())?;
-        let name = frame.header.model_name.clone();
+    /// Decodes one frame; also returns its header (the model name and frame rate
+    /// come from it). `Codec::decode` checks the payload.
+    fn decode(
+        &self,
+        st: &mut State,
+        data: &[u8],
+    ) -> Result<(gllmm::Image, gllmm::format::FrameHeader), String> {
+        let (header, _) = gllmm::format::read_header(data).map_err(|e| e.to_string())?;
+        let name = header.model_name.clone();
         if !st.codecs.contains_key(&name) {
             let s = self.settings.lock().unwrap().clone();
-            let opts = CodecOptions {
-                device: s.device.into(),
-                threads: s.threads as usize,
-                ..Default::default()
-            };
+            let opts = crate::props::codec_options(s.device, s.threads);
             let from_dir = s
                 .model_dir
                 .as_ref()
@@ -158,7 +160,8 @@ impl GllmmDec {
             );
             st.codecs.insert(name.clone(), codec);
         }
-        st.codecs[&name].decode(data).map_err(|e| e.to_string())
+        let img = st.codecs[&name].decode(data).map_err(|e| e.to_string())?;
+        Ok((img, header))
     }
 }
 
@@ -192,8 +195,8 @@ impl VideoDecoderImpl for GllmmDec {
         let map = input.map_readable().map_err(|_| gst::FlowError::Error)?;
         let mut guard = self.state.lock().unwrap();
         let st = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let img = match self.decode(st, map.as_slice()) {
-            Ok(img) => img,
+        let (img, header) = match self.decode(st, map.as_slice()) {
+            Ok(r) => r,
             Err(e) => {
                 drop(guard);
                 gst::warning!(CAT, imp = self, "cannot decode frame: {}", e);
@@ -208,11 +211,7 @@ impl VideoDecoderImpl for GllmmDec {
                 return r;
             }
         };
-        let (fps_n, fps_d) = {
-            let (f, _) =
-                gllmm::format::read_frame(map.as_slice()).map_err(|_| gst::FlowError::Error)?;
-            (f.header.fps_n as i32, f.header.fps_d as i32)
-        };
+        let (fps_n, fps_d) = (header.fps_n as i32, header.fps_d as i32);
         let want = (img.width, img.height, img.layout, fps_n, fps_d);
         if st.output != Some(want) {
             let format = match img.layout {

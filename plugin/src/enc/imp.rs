@@ -1,5 +1,5 @@
 use crate::props::{Context, DEFAULT_THREADS, Device};
-use gllmm::{Codec, CodecOptions, ColourLayout, EncodeOptions, Image};
+use gllmm::{Codec, ColourLayout, EncodeOptions, Image};
 use gst::glib;
 use gst::subclass::prelude::*;
 use gst_video::prelude::*;
@@ -214,11 +214,7 @@ fn to_image(frame: &gst_video::VideoFrameRef<&gst::BufferRef>) -> Result<(Image,
 impl VideoEncoderImpl for GllmmEnc {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let s = self.settings.lock().unwrap().clone();
-        let opts = CodecOptions {
-            device: s.device.into(),
-            threads: s.threads as usize,
-            ..Default::default()
-        };
+        let opts = crate::props::codec_options(s.device, s.threads);
         let codec = Codec::load_named(&s.model, &opts).map_err(|e| {
             gst::error_msg!(
                 gst::ResourceError::OpenRead,
