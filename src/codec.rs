@@ -10,7 +10,7 @@ use crate::entropy::mixture::{MixtureModel, QuantParams, RAW_PARAMS};
 use crate::entropy::{self, Decoder, Encoder, VALUE_LIMIT};
 use crate::format::{self, ContextMode, FrameHeader, SectionKind};
 use crate::image::{self, Image};
-use crate::model::weights::{self, Storage};
+use crate::model::weights;
 use crate::model::{ModelConfig, Network, Precision, context};
 use crate::{Error, hex};
 use std::collections::HashMap;
@@ -642,8 +642,7 @@ pub fn random_weights(config: &ModelConfig, seed: i64) -> Result<Vec<u8>, Error>
     tch::manual_seed(seed);
     let vs = VarStore::new(Device::Cpu);
     let net = Network::new(&vs.root(), config);
-    let prior = net.z_density.freeze();
-    weights::serialize(&vs, config, Some(&prior), &HashMap::new(), Storage::F16)
+    weights::serialize_shipped(&vs, &net, &HashMap::new())
 }
 
 /// Directories searched for named models, in order: `$GLLMM_MODEL_DIR`, the

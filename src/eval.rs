@@ -236,12 +236,11 @@ impl SystemCodec {
                     .map_err(|e| Error::InvalidInput(format!("{}: {e}", back.display())))?
                     .to_rgb8();
                 let rec = Image::new_rgb(r.width(), r.height(), r.into_raw())?;
-                let orig = Image::new_rgb(img.width, img.height, img.to_rgb())?;
                 let bpp = size as f64 * 8.0 / f64::from(img.width * img.height);
                 rows.push([
                     bpp,
-                    metrics::psnr(&orig, &rec),
-                    metrics::ms_ssim(&orig, &rec),
+                    metrics::psnr(img, &rec),
+                    metrics::ms_ssim(img, &rec),
                     enc,
                     dec,
                 ]);

@@ -278,13 +278,13 @@ fn write_png(img: &Image, path: &Path) -> Result<(), String> {
 }
 
 /// Byte ranges of the frames in a .gllmm stream.
-fn frames(data: &[u8]) -> Result<Vec<(usize, usize)>, String> {
+fn frames(data: &[u8]) -> Result<Vec<(usize, usize, format::FrameHeader)>, String> {
     let mut v = Vec::new();
     let mut pos = 0;
     while pos < data.len() {
-        let (_, used) = format::read_frame(&data[pos..])
+        let (f, used) = format::read_frame(&data[pos..])
             .map_err(|e| format!("frame {} at byte {pos}: {e}", v.len()))?;
-        v.push((pos, used));
+        v.push((pos, used, f.header));
         pos += used;
     }
     if v.is_empty() {
@@ -335,7 +335,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let data = std::fs::read(&input)
                 .map_err(|e| format!("cannot read {}: {e}", input.display()))?;
             let fr = frames(&data)?;
-            let &(pos, len) = fr.get(frame).ok_or_else(|| {
+            let &(pos, len, _) = fr.get(frame).ok_or_else(|| {
                 format!(
                     "{} has {} frames, no frame {frame}",
                     input.display(),
@@ -351,9 +351,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Cmd::Info { input } => {
             let data = std::fs::read(&input)
                 .map_err(|e| format!("cannot read {}: {e}", input.display()))?;
-            for (i, (pos, len)) in frames(&data)?.into_iter().enumerate() {
-                let (f, _) = format::read_frame(&data[pos..]).map_err(|e| e.to_string())?;
-                let h = &f.header;
+            for (i, (pos, len, h)) in frames(&data)?.into_iter().enumerate() {
                 println!("frame {i}: offset {pos}, {len} bytes");
                 println!("  size:      {}x{}", h.width, h.height);
                 println!("  colour:    {:?}", h.colour);

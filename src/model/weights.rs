@@ -83,6 +83,16 @@ pub fn serialize(
     serialize_tensors(&vars, meta, storage)
 }
 
+/// The shipped form of a network: its z prior frozen into integer tables, f16 weights.
+pub fn serialize_shipped(
+    vs: &VarStore,
+    net: &super::Network,
+    extra: &HashMap<String, String>,
+) -> Result<Vec<u8>, Error> {
+    let prior = net.z_density.freeze();
+    serialize(vs, &net.config, Some(&prior), extra, Storage::F16)
+}
+
 /// Serialises named tensors with string metadata.
 pub fn serialize_tensors(
     vars: &BTreeMap<String, Tensor>,

@@ -189,14 +189,7 @@ impl Trainer {
 
     /// A codec from the current weights (prior frozen, f16 as shipped).
     pub fn snapshot_codec(&self) -> Result<Codec, Error> {
-        let prior = self.net.z_density.freeze();
-        let bytes = weights::serialize(
-            &self.vs,
-            &self.opts.config,
-            Some(&prior),
-            &HashMap::new(),
-            Storage::F16,
-        )?;
+        let bytes = weights::serialize_shipped(&self.vs, &self.net, &HashMap::new())?;
         Codec::from_bytes(
             &bytes,
             "snapshot",
@@ -374,11 +367,10 @@ pub fn export(
     let vs = VarStore::new(Device::Cpu);
     let net = Network::new(&vs.root(), &wf.config);
     weights::apply(&vs, &wf.tensors)?;
-    let prior = net.z_density.freeze();
     let mut meta = wf.metadata.clone();
     meta.remove("config");
     meta.extend(extra.clone());
-    let bytes = weights::serialize(&vs, &wf.config, Some(&prior), &meta, Storage::F16)?;
+    let bytes = weights::serialize_shipped(&vs, &net, &meta)?;
     if let Some(parent) = out_file.parent() {
         std::fs::create_dir_all(parent)?;
     }
