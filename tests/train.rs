@@ -145,4 +145,49 @@ fn export_load_eval_compare() {
     }
     assert!(v["bd_rate_vs"].is_object());
     assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
+
+    // A candidate against a reference curve (how a new model is judged against the
+    // shipped one), no system codec: the same PSNRs at 0.9x the rate is -10 %.
+    let curve = |scale: f64| {
+        let bpp: Vec<f64> = [0.2, 0.4, 0.6, 0.8, 1.0]
+            .iter()
+            .map(|b| b * scale)
+            .collect();
+        let psnr: Vec<f64> = [0.2f64, 0.4, 0.6, 0.8, 1.0]
+            .iter()
+            .map(|b| 30.0 + 5.0 * b.ln())
+            .collect();
+        let zeros = vec![0.0; 5];
+        serde_json::json!({ "gllmm": {
+            "quality": [0, 25, 50, 75, 100], "bpp": bpp, "psnr": psnr,
+            "ms_ssim": zeros, "encode_ms": zeros, "decode_ms": zeros,
+        }, "images": 2 })
+    };
+    let shipped = dir.path().join("shipped_eval.json");
+    let cand = dir.path().join("cand.json");
+    std::fs::write(&shipped, curve(1.0).to_string()).unwrap();
+    std::fs::write(&cand, curve(0.9).to_string()).unwrap();
+    let run = |codecs: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gllmm"))
+            .args(["compare", "--codecs", codecs, "--data"])
+            .arg(&data)
+            .arg("--gllmm-json")
+            .arg(&cand)
+            .arg("--reference")
+            .arg(&shipped)
+            .arg("--json")
+            .arg(&cj)
+            .output()
+            .unwrap()
+    };
+    let o = run("none");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&cj).unwrap()).unwrap();
+    let bd = v["bd_rate_vs"].as_object().unwrap();
+    assert_eq!(bd.len(), 1, "{bd:?}");
+    let d = bd["gllmm [shipped_eval]"].as_f64().unwrap();
+    assert!((d + 10.0).abs() < 1e-6, "BD-rate {d}");
+    let o = run("jpeg,gif");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown codec `gif`"));
 }

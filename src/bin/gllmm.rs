@@ -40,6 +40,26 @@ enum Prec {
     Bf16,
 }
 
+/// The images and qualities of an evaluation, shared by `eval` and `compare`.
+#[derive(Args, Clone)]
+struct EvalSet {
+    #[arg(long)]
+    data: PathBuf,
+    /// Qualities to measure, comma separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.0, 25.0, 50.0, 75.0, 100.0])]
+    qualities: Vec<f64>,
+    /// Use only the first N images (sorted by name).
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+impl EvalSet {
+    fn images(&self) -> Result<Vec<Image>, String> {
+        gllmm::train::trainer::load_eval_images(&self.data, self.limit.unwrap_or(usize::MAX))
+            .map_err(|e| e.to_string())
+    }
+}
+
 #[derive(Args, Clone)]
 struct ModelArgs {
     /// Model name (searched in the model directories) or path to a .safetensors file.
@@ -110,14 +130,8 @@ enum Cmd {
     Train(TrainArgs),
     /// Real-coding rate-distortion curve on a folder of images (e.g. Kodak).
     Eval {
-        #[arg(long)]
-        data: PathBuf,
-        /// Qualities to measure, comma separated.
-        #[arg(long, value_delimiter = ',', default_values_t = [0.0, 25.0, 50.0, 75.0, 100.0])]
-        qualities: Vec<f64>,
-        /// Use only the first N images (sorted by name).
-        #[arg(long)]
-        limit: Option<usize>,
+        #[command(flatten)]
+        set: EvalSet,
         #[arg(long, value_enum, default_value = "checkerboard")]
         context: Ctx,
         /// Write the averaged curve as JSON here.
@@ -129,18 +143,19 @@ enum Cmd {
     /// Run gllmm and the system codecs (JPEG, WebP, AVIF, HEIF, JPEG XL) on the same
     /// images; print BD-rates and write an RD plot.
     Compare {
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long, value_delimiter = ',', default_values_t = [0.0, 25.0, 50.0, 75.0, 100.0])]
-        qualities: Vec<f64>,
-        #[arg(long)]
-        limit: Option<usize>,
+        #[command(flatten)]
+        set: EvalSet,
+        /// System codecs to run, comma separated (jpeg, webp, avif, heif, jxl), or `none`.
+        #[arg(long, value_delimiter = ',', default_value = "jpeg,webp,avif,heif,jxl")]
+        codecs: Vec<String>,
         #[arg(long)]
         json: Option<PathBuf>,
         /// RD plot (SVG).
         #[arg(long)]
         plot: Option<PathBuf>,
-        /// Also plot and BD-rate against published curves in this JSON (e.g. shared/reference/kodak_rd.json).
+        /// Also plot and BD-rate against the curves in this JSON (`{"name": {"bpp": [..],
+        /// "psnr": [..]}}`: e.g. shared/reference/kodak_rd.json, or a shipped model's
+        /// kodak_eval.json to decide whether a candidate is better).
         #[arg(long)]
         reference: Option<PathBuf>,
         /// Take gllmm's curve from a `gllmm eval --json` run on the same images
@@ -412,16 +427,13 @@ fn run(cli: Cli) -> Result<(), String> {
             trainer.run(stop).map_err(|e| e.to_string())?;
         }
         Cmd::Eval {
-            data,
-            qualities,
-            limit,
+            set,
             context,
             json,
             model,
         } => {
-            let images =
-                gllmm::train::trainer::load_eval_images(&data, limit.unwrap_or(usize::MAX))
-                    .map_err(|e| e.to_string())?;
+            let images = set.images()?;
+            let (data, qualities) = (set.data, set.qualities);
             let codec = model.load().map_err(|e| e.to_string())?;
             let opts = EncodeOptions {
                 context: ctx_mode(context),
@@ -446,18 +458,17 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Cmd::Compare {
-            data,
-            qualities,
-            limit,
+            set,
+            codecs,
             json,
             plot,
             reference,
             gllmm_json,
             model,
         } => {
-            let images =
-                gllmm::train::trainer::load_eval_images(&data, limit.unwrap_or(usize::MAX))
-                    .map_err(|e| e.to_string())?;
+            let system = selected_codecs(&codecs)?;
+            let images = set.images()?;
+            let (data, qualities) = (set.data, set.qualities);
             let ours: gllmm::eval::Curve = match &gllmm_json {
                 Some(p) => {
                     let txt = std::fs::read_to_string(p)
@@ -494,7 +505,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let mut curves = vec![("gllmm".to_string(), ours.points())];
             let mut skipped = serde_json::Map::new();
             let work = tempfile_dir()?;
-            for sc in gllmm::eval::system_codecs() {
+            for sc in system {
                 if let Some(tool) = sc.missing_tool() {
                     eprintln!(
                         "skipping {}: `{tool}` is not installed (scripts/setup.sh installs it)",
@@ -519,6 +530,7 @@ fn run(cli: Cli) -> Result<(), String> {
             if let Some(r) = &reference {
                 let txt = std::fs::read_to_string(r)
                     .map_err(|e| format!("cannot read {}: {e}", r.display()))?;
+                let label = r.file_stem().unwrap_or_default().to_string_lossy();
                 let v: serde_json::Value =
                     serde_json::from_str(&txt).map_err(|e| format!("{}: {e}", r.display()))?;
                 for (name, c) in v.as_object().into_iter().flatten() {
@@ -528,10 +540,7 @@ fn run(cli: Cli) -> Result<(), String> {
                             .map(|a| a.iter().filter_map(|x| x.as_f64()).collect::<Vec<_>>())
                     };
                     if let (Some(b), Some(p)) = (get("bpp"), get("psnr")) {
-                        curves.push((
-                            format!("{name} (published)"),
-                            b.into_iter().zip(p).collect(),
-                        ));
+                        curves.push((format!("{name} [{label}]"), b.into_iter().zip(p).collect()));
                     }
                 }
             }
@@ -641,6 +650,29 @@ fn ctx_mode(c: Ctx) -> ContextMode {
         Ctx::Checkerboard => ContextMode::Checkerboard,
         Ctx::Serial => ContextMode::Serial,
     }
+}
+
+/// The system codecs named on the command line (`none`: no system codec).
+fn selected_codecs(names: &[String]) -> Result<Vec<gllmm::eval::SystemCodec>, String> {
+    let key = |s: &str| s.to_ascii_lowercase().replace(' ', "");
+    let mut all = gllmm::eval::system_codecs();
+    let known: Vec<String> = all.iter().map(|c| key(c.name)).collect();
+    let mut wanted = Vec::new();
+    for n in names {
+        let k = match key(n).as_str() {
+            "none" => continue,
+            "jxl" => "jpegxl".to_string(),
+            k => k.to_string(),
+        };
+        if !known.contains(&k) {
+            return Err(format!(
+                "unknown codec `{n}` for --codecs (known: jpeg, webp, avif, heif, jxl, none)"
+            ));
+        }
+        wanted.push(k);
+    }
+    all.retain(|c| wanted.contains(&key(c.name)));
+    Ok(all)
 }
 
 fn tempfile_dir() -> Result<PathBuf, String> {
