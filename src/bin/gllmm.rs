@@ -471,10 +471,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let (data, qualities) = (set.data, set.qualities);
             let ours: gllmm::eval::Curve = match &gllmm_json {
                 Some(p) => {
-                    let txt = std::fs::read_to_string(p)
-                        .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-                    let v: serde_json::Value =
-                        serde_json::from_str(&txt).map_err(|e| format!("{}: {e}", p.display()))?;
+                    let v = read_json(p)?;
                     if v["images"].as_u64() != Some(images.len() as u64) {
                         return Err(format!(
                             "{} was measured on {} images, this comparison uses {}",
@@ -528,11 +525,8 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             let _ = std::fs::remove_dir_all(&work);
             if let Some(r) = &reference {
-                let txt = std::fs::read_to_string(r)
-                    .map_err(|e| format!("cannot read {}: {e}", r.display()))?;
+                let v = read_json(r)?;
                 let label = r.file_stem().unwrap_or_default().to_string_lossy();
-                let v: serde_json::Value =
-                    serde_json::from_str(&txt).map_err(|e| format!("{}: {e}", r.display()))?;
                 for (name, c) in v.as_object().into_iter().flatten() {
                     let get = |k: &str| {
                         c.get(k)
@@ -624,10 +618,7 @@ fn write_manifest(model: &Path, eval: Option<&Path>) -> Result<(), String> {
         },
     });
     if let Some(e) = eval {
-        let txt = std::fs::read_to_string(e)
-            .map_err(|err| format!("cannot read {}: {err}", e.display()))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&txt).map_err(|err| format!("{}: {err}", e.display()))?;
+        let v = read_json(e)?;
         if v["hash"].as_str() != Some(hash.as_str()) {
             return Err(format!(
                 "{} was measured on model {}, not on the exported {hash}",
@@ -673,6 +664,13 @@ fn selected_codecs(names: &[String]) -> Result<Vec<gllmm::eval::SystemCodec>, St
     }
     all.retain(|c| wanted.contains(&key(c.name)));
     Ok(all)
+}
+
+/// A JSON file, with the path in any error.
+fn read_json(path: &Path) -> Result<serde_json::Value, String> {
+    let txt = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&txt).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn tempfile_dir() -> Result<PathBuf, String> {
