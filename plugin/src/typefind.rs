@@ -26,7 +26,7 @@ fn find(tf: &mut gst::TypeFind) -> Option<gst::TypeFindProbability> {
         match format::probe(data) {
             Probe::NotAFrame => return None,
             // A full, CRC-checked header: certain.
-            Probe::Frame(_) => return Some(gst::TypeFindProbability::Maximum),
+            Probe::Frame { .. } => return Some(gst::TypeFindProbability::Maximum),
             Probe::NeedMore(n) if want + n <= MAX_HEADER_LEN && data.len() >= want => want += n,
             Probe::NeedMore(_) => return Some(gst::TypeFindProbability::Likely),
         }

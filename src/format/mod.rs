@@ -65,17 +65,18 @@ pub enum FormatError {
 }
 
 /// What a byte prefix holds, for parsers and typefinders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Probe {
     /// Looks like a frame so far; at least this many more bytes are needed to know its length.
     NeedMore(usize),
-    /// A frame with a valid header starts here and is this long in total.
-    Frame(usize),
+    /// A frame with a valid header starts here and is `len` bytes long in total; the parsed
+    /// header comes along so that a parser need not read it twice.
+    Frame { len: usize, header: FrameHeader },
     /// No frame starts at this byte.
     NotAFrame,
 }
 
-/// Classifies the bytes at the start of `buf` without allocating.
+/// Classifies the bytes at the start of `buf`; allocates only for a header that checks out.
 pub fn probe(buf: &[u8]) -> Probe {
     let n = buf.len().min(MAGIC.len());
     if buf[..n] != MAGIC[..n] {
@@ -85,7 +86,10 @@ pub fn probe(buf: &[u8]) -> Probe {
         return Probe::NeedMore(PREFIX_LEN - buf.len());
     }
     match frame::read_header(buf) {
-        Ok((h, hlen)) => Probe::Frame(hlen + h.payload_len() as usize + 4),
+        Ok((header, hlen)) => Probe::Frame {
+            len: hlen + header.payload_len() as usize + 4,
+            header,
+        },
         Err(FormatError::Truncated { needed }) => Probe::NeedMore(needed),
         Err(_) => Probe::NotAFrame,
     }

@@ -123,13 +123,12 @@ impl BaseParseImpl for GllmmParse {
                 self.obj().set_min_frame_size(PREFIX_LEN as u32);
                 Ok((gst::FlowSuccess::Ok, 1))
             }
-            Probe::Frame(len) if data.len() < len => {
+            Probe::Frame { len, .. } if data.len() < len => {
                 self.obj().set_min_frame_size(len as u32);
                 Ok((gst::FlowSuccess::Ok, 0))
             }
-            Probe::Frame(len) => {
-                // Payload damage is the decoder's to report: the parser needs the header only.
-                let (h, _) = format::read_header(data).map_err(|_| gst::FlowError::Error)?;
+            // Payload damage is the decoder's to report: the parser needs the header only.
+            Probe::Frame { len, header: h } => {
                 drop(map);
                 let key = (h.width, h.height, h.fps_n, h.fps_d);
                 let mut st = self.state.lock().unwrap();
