@@ -76,7 +76,7 @@ pub enum Probe {
     NotAFrame,
 }
 
-/// Classifies the bytes at the start of `buf`; allocates only for a header that checks out.
+/// Classifies the bytes at the start of `buf`; allocates only once a header's CRC checks out.
 pub fn probe(buf: &[u8]) -> Probe {
     let n = buf.len().min(MAGIC.len());
     if buf[..n] != MAGIC[..n] {
