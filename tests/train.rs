@@ -43,6 +43,7 @@ fn options(dir: &Path) -> TrainOptions {
         val_images: 0,
         val_every: 0,
         init: None,
+        lambdas: None,
     }
 }
 
@@ -80,6 +81,49 @@ fn checkpoint_resume_continues_with_identical_state() {
             "optimiser state {k} differs"
         );
     }
+}
+
+#[test]
+fn resume_with_a_new_lambda_set_keeps_the_trained_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    write_pictures(&dir.path().join("data"), 3);
+    let mut a = Trainer::new(options(dir.path())).unwrap();
+    a.run(Arc::new(AtomicBool::new(false))).unwrap();
+    let wider = vec![0.002, 0.005, 0.02, 0.08];
+    let mut opts = options(dir.path());
+    opts.lambdas = Some(wider.clone());
+    opts.steps = 8;
+    let mut b = Trainer::new(opts).unwrap();
+    assert_eq!(b.step(), 6);
+    assert_eq!(b.opts.config.lambdas, wider);
+    // Old λ 0.005 is now position 1 of 3 (quality 100/3), 0.02 position 2.
+    for (old_q, new_q) in [(0.0, 100.0 / 3.0), (100.0, 200.0 / 3.0)] {
+        let diff = (a.net.gain(old_q) - b.net.gain(new_q))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(diff < 1e-5, "gain at a trained λ moved by {diff}");
+    }
+    for (k, t) in a.vs.variables() {
+        if !k.starts_with("gain.") {
+            assert!(t.equal(&b.vs.variables()[&k]), "weight {k} changed");
+        }
+    }
+    b.run(Arc::new(AtomicBool::new(false))).unwrap();
+    assert_eq!(b.step(), 8);
+    let c = Trainer::new(options(dir.path())).unwrap();
+    assert_eq!(
+        c.opts.config.lambdas, wider,
+        "the checkpoint keeps the new set"
+    );
+}
+
+#[test]
+fn a_lambda_set_out_of_order_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.lambdas = Some(vec![0.02, 0.01]);
+    assert!(Trainer::new(opts).is_err());
 }
 
 #[test]

@@ -45,9 +45,9 @@ enum Prec {
 struct EvalSet {
     #[arg(long)]
     data: PathBuf,
-    /// Qualities to measure, comma separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [0.0, 25.0, 50.0, 75.0, 100.0])]
-    qualities: Vec<f64>,
+    /// Qualities to measure, comma separated [default: one per λ the model was trained for].
+    #[arg(long, value_delimiter = ',')]
+    qualities: Option<Vec<f64>>,
     /// Use only the first N images (sorted by name).
     #[arg(long)]
     limit: Option<usize>,
@@ -238,6 +238,10 @@ struct TrainArgs {
     /// Initial weights when the run directory has no checkpoint (e.g. a shipped model).
     #[arg(long)]
     init: Option<PathBuf>,
+    /// λ set, comma separated and ascending [default: the model's, or 0.0008,…,0.15 for a new one].
+    /// A resumed or initial model with another set has its gains re-targeted to this one.
+    #[arg(long, value_delimiter = ',')]
+    lambdas: Option<Vec<f64>>,
 }
 
 fn gllmm_home() -> PathBuf {
@@ -412,6 +416,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 val_images: a.val_images,
                 val_every: a.val_every,
                 init: a.init,
+                lambdas: a.lambdas,
             };
             let mut trainer = Trainer::new(opts).map_err(|e| e.to_string())?;
             eprintln!(
@@ -435,6 +440,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let images = set.images()?;
             let (data, qualities) = (set.data, set.qualities);
             let codec = model.load().map_err(|e| e.to_string())?;
+            let qualities = qualities.unwrap_or_else(|| codec.anchor_qualities());
             let opts = EncodeOptions {
                 context: ctx_mode(context),
                 ..Default::default()
@@ -485,6 +491,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
                 None => {
                     let codec = model.load().map_err(|e| e.to_string())?;
+                    let qualities = qualities.unwrap_or_else(|| codec.anchor_qualities());
                     let c = gllmm::eval::eval(
                         &codec,
                         &images,

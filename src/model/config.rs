@@ -31,7 +31,7 @@ impl ModelConfig {
 
     /// The default λ set: about 0.1 to 1.0 bpp on Kodak for a well-trained model.
     pub fn default_lambdas() -> Vec<f64> {
-        vec![0.0018, 0.004, 0.009, 0.02, 0.0483]
+        vec![0.0008, 0.0018, 0.004, 0.009, 0.02, 0.0483, 0.15]
     }
 
     pub fn validate(&self) -> Result<(), String> {

@@ -160,7 +160,59 @@ impl Network {
     }
 }
 
+/// Variables holding one row of log gains per λ; their rows follow the λ set.
+pub const GAIN_TABLES: [&str; 2] = ["gain.log_gain", "gain.log_inv_gain"];
+
+/// Re-targets a `[L, M]` log-gain table trained for the λ set `from` to the set
+/// `to`, so a trained model can take on new rates without starting over: each
+/// new row is linear in ln λ between the two nearest trained rows, or along the
+/// two outermost beyond them.
+pub fn retarget_gain_table(table: &Tensor, from: &[f64], to: &[f64]) -> Tensor {
+    let rows: Vec<Tensor> = to
+        .iter()
+        .map(|&l| {
+            if from.len() == 1 {
+                return table.get(0);
+            }
+            let i = from
+                .iter()
+                .position(|&f| f >= l)
+                .unwrap_or(from.len() - 1)
+                .clamp(1, from.len() - 1);
+            let (a, b) = (from[i - 1].ln(), from[i].ln());
+            let t = (l.ln() - a) / (b - a);
+            table.get(i as i64 - 1) * (1.0 - t) + table.get(i as i64) * t
+        })
+        .collect();
+    Tensor::stack(&rows, 0)
+}
+
 /// Bits per pixel from likelihoods for `pixels` pixels.
 pub fn bits_per_pixel(likelihood: &Tensor, pixels: i64) -> Tensor {
     likelihood.log2().sum(Kind::Float) / (-(pixels as f64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Tensor {
+        Tensor::from_slice(&[0.0f32, 1.0, 2.0, 4.0]).view([2, 2])
+    }
+
+    #[test]
+    fn retargeting_to_the_same_set_is_the_identity() {
+        let t = table();
+        assert!(retarget_gain_table(&t, &[0.01, 0.04], &[0.01, 0.04]).equal(&t));
+    }
+
+    #[test]
+    fn new_rows_are_linear_in_log_lambda() {
+        let r = retarget_gain_table(&table(), &[0.01, 0.04], &[0.005, 0.02, 0.16]);
+        let got: Vec<f32> = Vec::try_from(r.flatten(0, -1)).unwrap();
+        let want = [-1.0f32, -0.5, 1.0, 2.5, 4.0, 7.0];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-5, "{got:?} != {want:?}");
+        }
+    }
 }

@@ -5,7 +5,9 @@ use super::data;
 use super::optim::Adam;
 use crate::format::ContextMode;
 use crate::model::weights::{self, Storage};
-use crate::model::{ModelConfig, Network, Precision, bits_per_pixel};
+use crate::model::{
+    GAIN_TABLES, ModelConfig, Network, Precision, bits_per_pixel, retarget_gain_table,
+};
 use crate::{Codec, CodecOptions, EncodeOptions, Error, image::Image, metrics};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -40,6 +42,9 @@ pub struct TrainOptions {
     pub val_every: i64,
     /// Start from these weights when there is no checkpoint yet.
     pub init: Option<PathBuf>,
+    /// λ set to train for, when not the model's own: the gains of a resumed or
+    /// initial model are re-targeted to it (`retarget_gain_table`).
+    pub lambdas: Option<Vec<f64>>,
 }
 
 pub struct Trainer {
@@ -71,44 +76,60 @@ impl Trainer {
         std::fs::create_dir_all(&opts.run_dir)?;
         let ckpt = opts.run_dir.join(CHECKPOINT);
         let mut opts = opts;
-        let mut resumed = None;
-        if ckpt.exists() {
-            let wf = weights::deserialize(&std::fs::read(&ckpt)?)?;
+        let resumed = ckpt.exists();
+        let mut start = if resumed {
+            Some(weights::deserialize(&std::fs::read(&ckpt)?)?)
+        } else if let Some(init) = &opts.init {
+            Some(weights::deserialize(&std::fs::read(init)?)?)
+        } else {
+            None
+        };
+        let trained = start.as_ref().map(|wf| wf.config.lambdas.clone());
+        if let Some(wf) = &start {
             opts.config = wf.config.clone();
-            resumed = Some(wf);
+        }
+        if let Some(l) = &opts.lambdas {
+            opts.config.lambdas = l.clone();
         }
         opts.config.validate().map_err(Error::Model)?;
+        let retargeted = trained.as_ref().is_some_and(|t| *t != opts.config.lambdas);
+        if let (Some(wf), Some(from), true) = (&mut start, &trained, retargeted) {
+            for name in GAIN_TABLES {
+                if let Some(t) = wf.tensors.get_mut(name) {
+                    *t = retarget_gain_table(t, from, &opts.config.lambdas);
+                }
+            }
+        }
         tch::manual_seed(opts.seed as i64);
         let vs = VarStore::new(Device::Cpu);
         let net = Network::new(&vs.root(), &opts.config);
         let mut adam = Adam::new(&vs);
         let mut elapsed_s = 0.0;
         let mut rng_seed = opts.seed;
-        if let Some(wf) = resumed {
+        if let Some(wf) = start {
             weights::apply(&vs, &wf.tensors)?;
-            let (mv, meta) =
-                weights::deserialize_tensors(&std::fs::read(opts.run_dir.join(OPTIMIZER))?)?;
-            for (k, t) in mv {
-                if let Some(n) = k.strip_prefix("m.") {
-                    adam.m.insert(n.to_owned(), t);
-                } else if let Some(n) = k.strip_prefix("v.") {
-                    adam.v.insert(n.to_owned(), t);
+            if resumed {
+                let (mv, meta) =
+                    weights::deserialize_tensors(&std::fs::read(opts.run_dir.join(OPTIMIZER))?)?;
+                for (k, t) in mv {
+                    let (state, name) = match (k.strip_prefix("m."), k.strip_prefix("v.")) {
+                        (Some(n), _) => (&mut adam.m, n),
+                        (_, Some(n)) => (&mut adam.v, n),
+                        _ => continue,
+                    };
+                    // Re-targeted gain rows start with fresh moments.
+                    if !(retargeted && GAIN_TABLES.contains(&name)) {
+                        state.insert(name.to_owned(), t);
+                    }
                 }
+                adam.step = meta.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
+                elapsed_s = wf
+                    .metadata
+                    .get("elapsed_s")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0.0);
+                rng_seed = opts.seed ^ adam.step as u64;
             }
-            adam.step = meta.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
-            elapsed_s = wf
-                .metadata
-                .get("elapsed_s")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0.0);
-            rng_seed = opts.seed ^ adam.step as u64;
-        } else if let Some(init) = &opts.init {
-            let wf = weights::deserialize(&std::fs::read(init)?)?;
-            if wf.config != opts.config {
-                opts.config = wf.config.clone();
-                return Self::new(opts);
-            }
-            weights::apply(&vs, &wf.tensors)?;
         }
         Ok(Self {
             opts,
