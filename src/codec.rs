@@ -339,11 +339,7 @@ impl Codec {
     /// The qualities that hit the model's trained λs exactly; qualities between
     /// them interpolate the gains and code a little less efficiently.
     pub fn anchor_qualities(&self) -> Vec<f64> {
-        let l = self.config().lambdas.len();
-        if l < 2 {
-            return vec![100.0];
-        }
-        (0..l).map(|i| 100.0 * i as f64 / (l - 1) as f64).collect()
+        self.cpu.anchor_qualities()
     }
 
     pub fn metadata(&self) -> &HashMap<String, String> {

@@ -47,6 +47,15 @@ fn options(dir: &Path) -> TrainOptions {
     }
 }
 
+/// A run of `options`' six steps on three generated pictures, checkpointed in `dir`.
+fn trained_run(dir: &Path) -> Trainer {
+    write_pictures(&dir.join("data"), 3);
+    let mut t = Trainer::new(options(dir)).unwrap();
+    t.run(Arc::new(AtomicBool::new(false))).unwrap();
+    assert_eq!(t.step(), 6);
+    t
+}
+
 #[test]
 fn steps_reduce_the_loss_on_a_fixed_batch() {
     let dir = tempfile::tempdir().unwrap();
@@ -63,10 +72,7 @@ fn steps_reduce_the_loss_on_a_fixed_batch() {
 #[test]
 fn checkpoint_resume_continues_with_identical_state() {
     let dir = tempfile::tempdir().unwrap();
-    write_pictures(&dir.path().join("data"), 3);
-    let mut a = Trainer::new(options(dir.path())).unwrap();
-    a.run(Arc::new(AtomicBool::new(false))).unwrap();
-    assert_eq!(a.step(), 6);
+    let a = trained_run(dir.path());
     let b = Trainer::new(options(dir.path())).unwrap();
     assert_eq!(b.step(), 6);
     let va = a.vs.variables();
@@ -86,9 +92,7 @@ fn checkpoint_resume_continues_with_identical_state() {
 #[test]
 fn resume_with_a_new_lambda_set_keeps_the_trained_rates() {
     let dir = tempfile::tempdir().unwrap();
-    write_pictures(&dir.path().join("data"), 3);
-    let mut a = Trainer::new(options(dir.path())).unwrap();
-    a.run(Arc::new(AtomicBool::new(false))).unwrap();
+    let a = trained_run(dir.path());
     let wider = vec![0.002, 0.005, 0.02, 0.08];
     let mut opts = options(dir.path());
     opts.lambdas = Some(wider.clone());
@@ -104,9 +108,10 @@ fn resume_with_a_new_lambda_set_keeps_the_trained_rates() {
             .double_value(&[]);
         assert!(diff < 1e-5, "gain at a trained λ moved by {diff}");
     }
+    let vb = b.vs.variables();
     for (k, t) in a.vs.variables() {
         if !k.starts_with("gain.") {
-            assert!(t.equal(&b.vs.variables()[&k]), "weight {k} changed");
+            assert!(t.equal(&vb[&k]), "weight {k} changed");
         }
     }
     b.run(Arc::new(AtomicBool::new(false))).unwrap();

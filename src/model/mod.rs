@@ -114,6 +114,16 @@ impl Network {
         quality.clamp(0.0, 100.0) / 100.0 * (self.config.lambdas.len() - 1) as f64
     }
 
+    /// The qualities whose positions are exactly the trained λs (the inverse of
+    /// `quality_position` at whole positions).
+    pub fn anchor_qualities(&self) -> Vec<f64> {
+        let l = self.config.lambdas.len();
+        if l < 2 {
+            return vec![100.0];
+        }
+        (0..l).map(|i| 100.0 * i as f64 / (l - 1) as f64).collect()
+    }
+
     pub fn gain(&self, quality: f64) -> Tensor {
         self.interp(&self.log_gain, self.quality_position(quality))
     }
