@@ -72,7 +72,7 @@ pub fn eval(
                 enc,
                 dec,
             ]);
-            progress(&format!("quality {q}: image {}/{}", i + 1, images.len()));
+            progress(&format!("quality {q:.1}: image {}/{}", i + 1, images.len()));
         }
         curve.push(q, &rows);
     }
