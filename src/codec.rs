@@ -11,7 +11,7 @@ use crate::entropy::{self, Decoder, Encoder, VALUE_LIMIT};
 use crate::format::{self, ContextMode, FrameHeader, SectionKind};
 use crate::image::{self, Image};
 use crate::model::weights;
-use crate::model::{ModelConfig, Network, Precision, context};
+use crate::model::{ModelConfig, Network, Precision, context, refine};
 use crate::{Error, hex};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -78,6 +78,10 @@ pub struct EncodeOptions {
     pub context: ContextMode,
     /// Frame rate recorded in the frame header (num, den); (0, 1) for a still image.
     pub framerate: (u32, u32),
+    /// Gradient steps spent refining the latents for this picture (0 = none, at most
+    /// [`refine::MAX_ITERATIONS`]): fewer bits for the same quality, at the encoder's
+    /// expense only; any decoder reads the result.
+    pub refine: u32,
 }
 
 impl Default for EncodeOptions {
@@ -86,6 +90,7 @@ impl Default for EncodeOptions {
             quality: 50.0,
             context: ContextMode::Checkerboard,
             framerate: (0, 1),
+            refine: 0,
         }
     }
 }
@@ -93,7 +98,8 @@ impl Default for EncodeOptions {
 /// Where the last encode or decode spent its time (for `gllmm bench`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Timings {
-    /// g_a and h_a (encode) or g_s (decode), including moving data to and from the device.
+    /// g_a, latent refinement and h_a (encode) or g_s (decode), including moving data
+    /// to and from the device.
     pub transforms_ms: f64,
     /// h_s, context model and entropy parameters.
     pub parameters_ms: f64,
@@ -269,10 +275,12 @@ impl Codec {
             return Err(Error::Model("model name longer than 64 bytes".into()));
         }
         let lock = crate::model::init_lock();
-        let cpu_vs = VarStore::new(Device::Cpu);
+        let mut cpu_vs = VarStore::new(Device::Cpu);
         let cpu = Network::new(&cpu_vs.root(), &wf.config);
         drop(lock);
         weights::apply(&cpu_vs, &wf.tensors)?;
+        // A codec never trains: refinement then differentiates in the latents alone.
+        cpu_vs.freeze();
         let device = match options.device {
             DeviceChoice::Cpu => Device::Cpu,
             DeviceChoice::Auto => Device::cuda_if_available(),
@@ -287,10 +295,11 @@ impl Codec {
         };
         let gpu = if device != Device::Cpu {
             let lock = crate::model::init_lock();
-            let vs = VarStore::new(device);
+            let mut vs = VarStore::new(device);
             let net = Network::new(&vs.root(), &wf.config);
             drop(lock);
             weights::apply(&vs, &wf.tensors)?;
+            vs.freeze();
             Some((net, vs))
         } else {
             None
@@ -394,6 +403,13 @@ impl Codec {
                 opts.quality
             )));
         }
+        if opts.refine > refine::MAX_ITERATIONS {
+            return Err(Error::InvalidInput(format!(
+                "{} refinement steps requested, at most {} allowed",
+                opts.refine,
+                refine::MAX_ITERATIONS
+            )));
+        }
         let _g = tch::no_grad_guard();
         let quality = opts.quality as f32;
         let q = f64::from(quality);
@@ -403,7 +419,17 @@ impl Codec {
             let _t = Threads::set(self.options.threads);
             let net = self.transforms();
             let x = image::to_tensor(img).to_device(self.device());
-            let y = net.g_a.forward(&x, self.options.precision) * net.gain(q);
+            let mut y = net.g_a.forward(&x, self.options.precision) * net.gain(q);
+            if opts.refine > 0 {
+                let settings = refine::Settings {
+                    quality: q,
+                    context: opts.context,
+                    precision: self.options.precision,
+                    iterations: opts.refine,
+                };
+                let size = (i64::from(img.height), i64::from(img.width));
+                y = refine::refine(net, &x, size, &y, settings).0;
+            }
             let z = net.h_a.forward(&y);
             (y, z)
         };

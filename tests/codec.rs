@@ -135,3 +135,36 @@ fn pictures_above_the_pixel_limit_are_refused_before_work() {
     ));
     assert!(matches!(small.decode(&bytes), Err(Error::InvalidInput(_))));
 }
+
+#[test]
+fn refinement_lowers_the_real_cost_and_any_decoder_reads_it() {
+    let codec = common::codec(7);
+    let img = common::picture(70, 45, ColourLayout::Rgb);
+    // Quality 100 is the last trained λ of the small model.
+    let lambda = *common::small_config().lambdas.last().unwrap();
+    for context in [ContextMode::Checkerboard, ContextMode::Serial] {
+        let cost = |refine| {
+            let opts = EncodeOptions {
+                quality: 100.0,
+                context,
+                refine,
+                ..Default::default()
+            };
+            let (bytes, rec) = codec.encode_and_reconstruct(&img, &opts).unwrap();
+            assert_eq!(codec.decode(&bytes).unwrap(), rec);
+            let bpp = bytes.len() as f64 * 8.0 / f64::from(img.width * img.height);
+            let mse = 10f64.powf(-gllmm::metrics::psnr(&img, &rec) / 10.0);
+            bpp + lambda * 255.0 * 255.0 * mse
+        };
+        let (plain, refined) = (cost(0), cost(20));
+        assert!(refined < plain, "{context:?}: {plain} -> {refined}");
+    }
+    let too_many = EncodeOptions {
+        refine: gllmm::model::refine::MAX_ITERATIONS + 1,
+        ..Default::default()
+    };
+    assert!(matches!(
+        codec.encode(&img, &too_many),
+        Err(Error::InvalidInput(_))
+    ));
+}

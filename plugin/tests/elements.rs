@@ -88,6 +88,31 @@ fn encoder_properties() {
 }
 
 #[test]
+fn encoder_refines_latents_as_the_codec_does() {
+    let mut h = encoder();
+    h.element().unwrap().set_property("refine", 10u32);
+    assert_eq!(h.element().unwrap().property::<u32>("refine"), 10);
+    h.set_src_caps(raw_caps("RGB", 33, 17));
+    assert_eq!(
+        h.push(gst::Buffer::from_mut_slice(padded_rgb(33, 17, 0))),
+        Ok(gst::FlowSuccess::Ok)
+    );
+    let buf = h.pull().unwrap();
+    let img = gllmm::Image::new_rgb(33, 17, common::rgb(33, 17, 0)).unwrap();
+    let encode = |refine| {
+        let opts = gllmm::EncodeOptions {
+            framerate: (25, 1),
+            refine,
+            ..Default::default()
+        };
+        common::codec().encode(&img, &opts).unwrap()
+    };
+    let refined = encode(10);
+    assert_eq!(buf.map_readable().unwrap().as_slice(), refined.as_slice());
+    assert_ne!(refined, encode(0), "the property reaches the codec");
+}
+
+#[test]
 fn encoder_accepts_every_listed_format() {
     for (fmt, bpp) in [
         ("RGBx", 4),

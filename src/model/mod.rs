@@ -6,6 +6,7 @@ pub mod context;
 pub mod entropy_params;
 pub mod layers;
 pub mod prior;
+pub mod refine;
 pub mod transforms;
 pub mod weights;
 
@@ -132,6 +133,18 @@ impl Network {
         self.interp(&self.log_inv_gain, self.quality_position(quality))
     }
 
+    /// The λ a quality stands for: geometric interpolation in the λ table, like the gains.
+    pub fn lambda(&self, quality: f64) -> f64 {
+        let l = &self.config.lambdas;
+        if l.len() == 1 {
+            return l[0];
+        }
+        let pos = self.quality_position(quality);
+        let i = (pos.floor() as usize).min(l.len() - 2);
+        let a = pos - i as f64;
+        (l[i].ln() * (1.0 - a) + l[i + 1].ln() * a).exp()
+    }
+
     /// Training forward pass at λ index `li`: noisy latents for the rates,
     /// straight-through rounding for the reconstruction and the context.
     pub fn forward_train(
@@ -143,11 +156,25 @@ impl Network {
     ) -> TrainOutput {
         let pos = li as f64;
         let y = self.g_a.forward(x, prec) * self.interp(&self.log_gain, pos);
-        let z = self.h_a.forward(&y);
-        let z_noisy = &z + Tensor::rand_like(&z) - 0.5;
-        let z_likelihood = self.z_density.likelihood(&z_noisy);
-        let hyper = self.h_s.forward(&ste_round(&z));
-        let y_hat = ste_round(&y);
+        self.forward_latents(&y, pos, context, prec, Rates::Noisy)
+    }
+
+    /// Everything after g_a, differentiable in the gained latents `y`, at λ position `pos`.
+    pub fn forward_latents(
+        &self,
+        y: &Tensor,
+        pos: f64,
+        context: ContextMode,
+        prec: Precision,
+        rates: Rates,
+    ) -> TrainOutput {
+        let z = self.h_a.forward(y);
+        let z_hat = ste_round(&z);
+        let hyper = self.h_s.forward(&z_hat);
+        let y_hat = match rates {
+            Rates::Relaxed(soft) => soft.shallow_clone(),
+            _ => ste_round(y),
+        };
         let ctx = match context {
             ContextMode::Checkerboard => {
                 let s = y.size();
@@ -157,8 +184,15 @@ impl Network {
             ContextMode::Serial => self.context.serial_all(&y_hat),
         };
         let raw = self.entropy_parameters.forward(&hyper, &ctx);
-        let y_noisy = &y + Tensor::rand_like(&y) - 0.5;
-        let y_likelihood = entropy_params::mixture_likelihood(&y_noisy, &raw);
+        let (z_rate, y_rate) = match rates {
+            Rates::Noisy => (
+                &z + Tensor::rand_like(&z) - 0.5,
+                y + Tensor::rand_like(y) - 0.5,
+            ),
+            Rates::Rounded | Rates::Relaxed(_) => (z_hat, y_hat.shallow_clone()),
+        };
+        let y_likelihood = entropy_params::mixture_likelihood(&y_rate, &raw);
+        let z_likelihood = self.z_density.likelihood(&z_rate);
         let x_hat = self
             .g_s
             .forward(&(&y_hat * self.interp(&self.log_inv_gain, pos)), prec);
@@ -168,6 +202,18 @@ impl Network {
             z_likelihood,
         }
     }
+}
+
+/// How [`Network::forward_latents`] stands in for the quantised latents.
+#[derive(Clone, Copy, Debug)]
+pub enum Rates<'a> {
+    /// Rates at y and z plus uniform noise, the rest at the rounded values
+    /// (straight-through): the training proxy.
+    Noisy,
+    /// Everything at the rounded values the coder codes (straight-through).
+    Rounded,
+    /// Everything about y at this relaxed rounding of it; z rounded straight-through.
+    Relaxed(&'a Tensor),
 }
 
 /// Variables holding one row of log gains per λ; their rows follow the λ set.
@@ -208,6 +254,23 @@ mod tests {
 
     fn table() -> Tensor {
         Tensor::from_slice(&[0.0f32, 1.0, 2.0, 4.0]).view([2, 2])
+    }
+
+    #[test]
+    fn quality_maps_to_lambda_geometrically() {
+        let _lock = init_lock();
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let net = Network::new(
+            &vs.root(),
+            &ModelConfig::new(16, 16, vec![0.01, 0.04, 0.16]),
+        );
+        for (q, want) in [(0.0, 0.01), (25.0, 0.02), (50.0, 0.04), (100.0, 0.16)] {
+            assert!(
+                (net.lambda(q) - want).abs() < 1e-12,
+                "{q}: {}",
+                net.lambda(q)
+            );
+        }
     }
 
     #[test]
