@@ -410,6 +410,14 @@ impl Codec {
                 refine::MAX_ITERATIONS
             )));
         }
+        let pixels = u64::from(img.width) * u64::from(img.height);
+        if opts.refine > 0 && pixels > refine::MAX_PIXELS {
+            return Err(Error::InvalidInput(format!(
+                "latent refinement is limited to {} pixels (its memory grows with the area); \
+                 this picture has {pixels}: encode it with refine 0",
+                refine::MAX_PIXELS
+            )));
+        }
         let _g = tch::no_grad_guard();
         let quality = opts.quality as f32;
         let q = f64::from(quality);

@@ -167,4 +167,13 @@ fn refinement_lowers_the_real_cost_and_any_decoder_reads_it() {
         codec.encode(&img, &too_many),
         Err(Error::InvalidInput(_))
     ));
+    let big = Image::new_gray(2049, 2048, vec![0; 2049 * 2048]).unwrap();
+    let refined = EncodeOptions {
+        refine: 1,
+        ..Default::default()
+    };
+    assert!(matches!(
+        codec.encode(&big, &refined),
+        Err(Error::InvalidInput(_))
+    ));
 }
