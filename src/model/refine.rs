@@ -97,7 +97,8 @@ pub fn refine(
             let floor = leaf.detach().floor();
             let frac = (&leaf - &floor).clamp(1e-4, 1.0 - 1e-4);
             // A side is likelier the nearer it is; atanh makes the far side's odds
-            // vanish as the distance nears 1.
+            // vanish as the distance nears 1. The odds and the Gumbel-softmax
+            // relaxation share the temperature, so both harden together.
             let logits = Tensor::stack(&[-frac.atanh(), -(frac.ones_like() - &frac).atanh()], 0)
                 .view([2, -1])
                 / tau;
