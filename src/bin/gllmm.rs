@@ -99,6 +99,29 @@ impl ModelArgs {
     }
 }
 
+/// What `gllmm bench` times.
+#[derive(Args)]
+struct BenchArgs {
+    #[arg(long, default_value_t = 128)]
+    n: i64,
+    #[arg(long, default_value_t = 128)]
+    m: i64,
+    #[arg(long, default_value_t = 768)]
+    width: u32,
+    #[arg(long, default_value_t = 512)]
+    height: u32,
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2])]
+    threads: Vec<usize>,
+    #[arg(long, default_value_t = 2)]
+    iters: usize,
+    /// Also time the serial context.
+    #[arg(long)]
+    serial: bool,
+    /// Latent refinement steps per encode (timed in the transform column).
+    #[arg(long, default_value_t = 0)]
+    refine: u32,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Encode a PNG, JPEG or PPM picture into a .gllmm file.
@@ -173,23 +196,7 @@ enum Cmd {
         model: ModelArgs,
     },
     /// Time encode and decode of a random-weights model, split by stage.
-    Bench {
-        #[arg(long, default_value_t = 128)]
-        n: i64,
-        #[arg(long, default_value_t = 128)]
-        m: i64,
-        #[arg(long, default_value_t = 768)]
-        width: u32,
-        #[arg(long, default_value_t = 512)]
-        height: u32,
-        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2])]
-        threads: Vec<usize>,
-        #[arg(long, default_value_t = 2)]
-        iters: usize,
-        /// Also time the serial context.
-        #[arg(long)]
-        serial: bool,
-    },
+    Bench(BenchArgs),
     /// Turn a training checkpoint into a shipped model (f16, frozen z prior).
     Export {
         /// Run directory or checkpoint file.
@@ -583,15 +590,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
             }
         }
-        Cmd::Bench {
-            n,
-            m,
-            width,
-            height,
-            threads,
-            iters,
-            serial,
-        } => bench(n, m, width, height, &threads, iters, serial)?,
+        Cmd::Bench(args) => bench(&args)?,
         Cmd::Export {
             checkpoint,
             output,
@@ -708,21 +707,25 @@ fn print_curve(name: &str, c: &gllmm::eval::Curve) {
 }
 
 /// Encode/decode wall time on a random-weights model, split into stages.
-fn bench(
-    n: i64,
-    m: i64,
-    width: u32,
-    height: u32,
-    threads: &[usize],
-    iters: usize,
-    serial: bool,
-) -> Result<(), String> {
+fn bench(args: &BenchArgs) -> Result<(), String> {
+    let &BenchArgs {
+        n,
+        m,
+        width,
+        height,
+        iters,
+        serial,
+        refine,
+        ..
+    } = args;
     let cfg = ModelConfig::new(n, m, ModelConfig::default_lambdas());
     let data: Vec<u8> = (0..width * height * 3)
         .map(|i| ((i * 7 + i / (width * 3) * 3) % 251) as u8)
         .collect();
     let img = Image::new_rgb(width, height, data).map_err(|e| e.to_string())?;
-    println!("random-weights model N={n} M={m}, {width}x{height}, best of {iters}, milliseconds");
+    println!(
+        "random-weights model N={n} M={m}, {width}x{height}, {refine} refinement steps, best of {iters}, milliseconds"
+    );
     println!(
         "{:<13} {:<5} {:>3} {:>6} | {:>9} {:>9} {:>9} {:>8}",
         "context", "prec", "thr", "op", "transform", "params", "entropy", "total"
@@ -734,7 +737,7 @@ fn bench(
     };
     for &ctx in modes {
         for prec in [Precision::F32, Precision::Bf16] {
-            for &t in threads {
+            for &t in &args.threads {
                 let codec = Codec::random(
                     &cfg,
                     1,
@@ -749,6 +752,7 @@ fn bench(
                 let opts = EncodeOptions {
                     quality: 50.0,
                     context: ctx,
+                    refine,
                     ..Default::default()
                 };
                 let mut best = [(f64::MAX, gllmm::codec::Timings::default()); 2];
