@@ -134,7 +134,7 @@ enum Cmd {
         quality: f64,
         #[arg(long, value_enum, default_value = "checkerboard")]
         context: Ctx,
-        /// Gradient steps refining the latents for this picture (0 = off; try 100):
+        /// Gradient steps refining the latents for this picture (0 = off; 30 to 100 pay):
         /// fewer bits for the same quality, paid for in encoding time only.
         #[arg(long, default_value_t = 0)]
         refine: u32,

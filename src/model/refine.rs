@@ -100,10 +100,10 @@ pub fn refine(
             // vanish as the distance nears 1. The odds and the Gumbel-softmax
             // relaxation share the temperature, so both harden together.
             let logits = Tensor::stack(&[-frac.atanh(), -(frac.ones_like() - &frac).atanh()], 0)
-                .view([2, -1])
+                .reshape([2, -1])
                 / tau;
             let up = ((logits + &gumbel) / tau).softmax(0, Kind::Float).get(1);
-            let soft = floor + up.view_as(&leaf);
+            let soft = floor + up.reshape_as(&leaf);
             let cost = cost_of(&leaf, Rates::Relaxed(&soft));
             Tensor::run_backward(&[cost], &[&leaf], false, false)
                 .pop()
@@ -148,12 +148,17 @@ mod tests {
         let net = Network::new(&vs.root(), &ModelConfig::new(16, 16, vec![0.002, 0.05]));
         vs.freeze();
         let x = Tensor::rand([1, 3, 64, 64], (Kind::Float, Device::Cpu));
-        let y = tch::no_grad(|| net.g_a.forward(&x, Precision::F32) * net.gain(100.0));
-        for context in [ContextMode::Checkerboard, ContextMode::Serial] {
+        // bf16 transforms hand over latents in a non-contiguous layout.
+        for (context, precision) in [
+            (ContextMode::Checkerboard, Precision::F32),
+            (ContextMode::Serial, Precision::F32),
+            (ContextMode::Checkerboard, Precision::Bf16),
+        ] {
+            let y = tch::no_grad(|| net.g_a.forward(&x, precision) * net.gain(100.0));
             let s = Settings {
                 quality: 100.0,
                 context,
-                precision: Precision::F32,
+                precision,
                 iterations: 0,
             };
             let (none, r0) = refine(&net, &x, (60, 50), &y, s);
