@@ -75,6 +75,7 @@ fn checkpoint_resume_continues_with_identical_state() {
     let a = trained_run(dir.path());
     let b = Trainer::new(options(dir.path())).unwrap();
     assert_eq!(b.step(), 6);
+    assert_eq!(b.adam.moment_steps, a.adam.moment_steps);
     let va = a.vs.variables();
     let vb = b.vs.variables();
     assert_eq!(va.len(), vb.len());
@@ -87,6 +88,36 @@ fn checkpoint_resume_continues_with_identical_state() {
             "optimiser state {k} differs"
         );
     }
+}
+
+#[test]
+fn a_run_from_exported_weights_keeps_their_history_with_fresh_moments() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = trained_run(dir.path());
+    let model = dir.path().join("model.safetensors");
+    gllmm::train::export(&dir.path().join("run"), &model, &Default::default()).unwrap();
+    let mut opts = options(&dir.path().join("second"));
+    opts.data = dir.path().join("data");
+    opts.init = Some(model);
+    opts.steps = 7;
+    let mut b = Trainer::new(opts).unwrap();
+    assert_eq!(
+        b.step(),
+        6,
+        "the step count goes on from the initial weights"
+    );
+    assert_eq!(b.adam.moment_steps, 0);
+    assert!((b.elapsed_s - a.elapsed_s).abs() < 0.1);
+    let before: Vec<(String, Tensor)> = b.vs.variables().into_iter().collect();
+    let x = Tensor::rand([2, 3, 64, 64], (tch::Kind::Float, tch::Device::Cpu));
+    b.train_step(&x);
+    // Adam's first step moves each updated weight by at most about lr, as on a new run.
+    let vars = b.vs.variables();
+    for (k, t) in &before {
+        let moved = (&vars[k] - t).abs().max().double_value(&[]);
+        assert!(moved < 1.5e-3, "{k} moved {moved} on the first step");
+    }
+    assert_eq!((b.step(), b.adam.moment_steps), (7, 1));
 }
 
 #[test]

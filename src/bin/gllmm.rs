@@ -249,7 +249,8 @@ struct TrainArgs {
     val_images: usize,
     #[arg(long, default_value_t = 2000)]
     val_every: i64,
-    /// Initial weights when the run directory has no checkpoint (e.g. a shipped model).
+    /// Initial weights when the run directory has no checkpoint (e.g. a shipped model):
+    /// their step count and hours carry on; the optimiser starts afresh.
     #[arg(long)]
     init: Option<PathBuf>,
     /// λ set, comma separated and ascending [default: the model's, or 0.0008,…,0.15 for a new one].

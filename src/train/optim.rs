@@ -5,7 +5,11 @@ use std::collections::BTreeMap;
 use tch::{Tensor, nn::VarStore};
 
 pub struct Adam {
+    /// Training steps taken, counting those of the weights the run started from.
     pub step: i64,
+    /// Updates the moments have seen: their bias correction counts these, so moments
+    /// restarted on trained weights (`--init`) do not take oversized first steps.
+    pub moment_steps: i64,
     pub m: BTreeMap<String, Tensor>,
     pub v: BTreeMap<String, Tensor>,
     beta1: f64,
@@ -19,6 +23,7 @@ impl Adam {
         let zeros = |t: &Tensor| t.zeros_like().detach();
         Self {
             step: 0,
+            moment_steps: 0,
             m: vars.iter().map(|(n, t)| (n.clone(), zeros(t))).collect(),
             v: vars.iter().map(|(n, t)| (n.clone(), zeros(t))).collect(),
             beta1: 0.9,
@@ -55,8 +60,10 @@ impl Adam {
                 return norm;
             }
             self.step += 1;
-            let bc1 = 1.0 - self.beta1.powi(self.step as i32);
-            let bc2 = 1.0 - self.beta2.powi(self.step as i32);
+            self.moment_steps += 1;
+            let t = self.moment_steps.min(i64::from(i32::MAX)) as i32;
+            let bc1 = 1.0 - self.beta1.powi(t);
+            let bc2 = 1.0 - self.beta2.powi(t);
             for (name, t) in &vars {
                 let mut g = t.grad();
                 if !g.defined() {

@@ -122,14 +122,14 @@ impl Trainer {
                         state.insert(name.to_owned(), t);
                     }
                 }
-                adam.step = meta.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
-                elapsed_s = wf
-                    .metadata
-                    .get("elapsed_s")
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0.0);
-                rng_seed = opts.seed ^ adam.step as u64;
+                adam.step = meta_number(&meta, "step").unwrap_or(0);
+                adam.moment_steps = meta_number(&meta, "moment_steps").unwrap_or(adam.step);
+            } else {
+                // Initial weights keep their training history; only Adam starts afresh.
+                adam.step = meta_number(&wf.metadata, "step").unwrap_or(0);
             }
+            elapsed_s = meta_number(&wf.metadata, "elapsed_s").unwrap_or(0.0);
+            rng_seed = opts.seed ^ adam.step as u64;
         }
         Ok(Self {
             opts,
@@ -202,6 +202,10 @@ impl Trainer {
         }
         let mut ometa = HashMap::new();
         ometa.insert("step".to_string(), self.adam.step.to_string());
+        ometa.insert(
+            "moment_steps".to_string(),
+            self.adam.moment_steps.to_string(),
+        );
         let obytes = weights::serialize_tensors(&state, ometa, Storage::F32)?;
         write_atomic(&self.opts.run_dir.join(OPTIMIZER), &obytes)?;
         write_atomic(&self.opts.run_dir.join(CHECKPOINT), &bytes)?;
@@ -355,6 +359,11 @@ impl Trainer {
         );
         Ok(())
     }
+}
+
+/// A number from a safetensors metadata map, if present and well-formed.
+fn meta_number<T: std::str::FromStr>(meta: &HashMap<String, String>, key: &str) -> Option<T> {
+    meta.get(key).and_then(|s| s.parse().ok())
 }
 
 /// Loads up to `limit` images of a folder as RGB [`Image`]s (sorted by name).
