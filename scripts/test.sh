@@ -7,6 +7,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=env.sh
 source "$here/env.sh"
 cd "$here/.."
+# The tests run side by side on tiny tensors: one libtorch thread each. Two OpenMP
+# threads that find the other core busy spin (a refinement test took 300 s instead of 1 s).
+export OMP_NUM_THREADS=1
 # A private registry, so a stale cache from another build never blacklists the plugin.
 export GST_REGISTRY="$GLLMM_HOME/test-registry.bin"
 rm -f "$GST_REGISTRY"
