@@ -370,6 +370,35 @@ impl Codec {
         Ok(())
     }
 
+    fn check_input(&self, img: &Image, quality: f64) -> Result<(), Error> {
+        img.validate()?;
+        self.check_size(img.width, img.height)?;
+        if !quality.is_finite() || !(0.0..=100.0).contains(&quality) {
+            return Err(Error::InvalidInput(format!(
+                "quality {quality} outside 0..=100"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The picture g_s makes of this picture's latents at `quality` left unrounded:
+    /// what the transforms alone reach. Against the coded picture it tells how much
+    /// quality quantisation costs and how much the transforms cannot give.
+    pub fn unquantised(&self, img: &Image, quality: f64) -> Result<Image, Error> {
+        self.check_input(img, quality)?;
+        // As coded: the frame header holds the quality as f32.
+        let q = f64::from(quality as f32);
+        let _g = tch::no_grad_guard();
+        let _t = Threads::set(self.options.threads);
+        let net = self.transforms();
+        let x = image::to_tensor(img).to_device(self.device());
+        let y = net.g_a.forward(&x, self.options.precision) * net.gain(q);
+        let x_hat = net
+            .g_s
+            .forward(&(y * net.inv_gain(q)), self.options.precision);
+        image::from_tensor(&x_hat, img.width, img.height, img.layout)
+    }
+
     fn transforms(&self) -> &Network {
         self.gpu.as_ref().map_or(&self.cpu, |(n, _)| n)
     }
@@ -395,14 +424,7 @@ impl Codec {
         opts: &EncodeOptions,
         reconstruct: bool,
     ) -> Result<(Vec<u8>, Option<Image>), Error> {
-        img.validate()?;
-        self.check_size(img.width, img.height)?;
-        if !opts.quality.is_finite() || !(0.0..=100.0).contains(&opts.quality) {
-            return Err(Error::InvalidInput(format!(
-                "quality {} outside 0..=100",
-                opts.quality
-            )));
-        }
+        self.check_input(img, opts.quality)?;
         if opts.refine > refine::MAX_ITERATIONS {
             return Err(Error::InvalidInput(format!(
                 "{} refinement steps requested, at most {} allowed",

@@ -19,6 +19,9 @@ pub struct Curve {
     pub ms_ssim: Vec<f64>,
     pub encode_ms: Vec<f64>,
     pub decode_ms: Vec<f64>,
+    /// PSNR of the transforms alone, latents unrounded ([`Codec::unquantised`]), when measured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub psnr_unquantised: Vec<f64>,
 }
 
 impl Curve {
@@ -40,6 +43,24 @@ impl Curve {
             .zip(self.psnr.iter().copied())
             .collect()
     }
+}
+
+/// PSNR of [`Codec::unquantised`] at each quality, averaged over the images.
+pub fn unquantised_psnr(
+    codec: &Codec,
+    images: &[Image],
+    qualities: &[f64],
+) -> Result<Vec<f64>, Error> {
+    qualities
+        .iter()
+        .map(|&q| {
+            let mut sum = 0.0;
+            for img in images {
+                sum += metrics::psnr(img, &codec.unquantised(img, q)?);
+            }
+            Ok(sum / images.len().max(1) as f64)
+        })
+        .collect()
 }
 
 /// Real bpp (file size), PSNR, MS-SSIM and timings of gllmm at each quality.

@@ -177,3 +177,28 @@ fn refinement_lowers_the_real_cost_and_any_decoder_reads_it() {
         Err(Error::InvalidInput(_))
     ));
 }
+
+#[test]
+fn unquantised_picture_has_the_input_shape_and_skips_the_rounding() {
+    let codec = common::codec(4);
+    for layout in [ColourLayout::Rgb, ColourLayout::Gray] {
+        for (w, h) in SIZES {
+            let img = common::picture(w, h, layout);
+            let u = codec.unquantised(&img, 60.0).unwrap();
+            assert_eq!((u.width, u.height, u.layout), (w, h, layout));
+        }
+    }
+    let img = common::picture(64, 64, ColourLayout::Rgb);
+    let opts = EncodeOptions {
+        quality: 60.0,
+        ..Default::default()
+    };
+    let (_, coded) = codec.encode_and_reconstruct(&img, &opts).unwrap();
+    assert_ne!(codec.unquantised(&img, 60.0).unwrap(), coded);
+    for q in [-1.0, 100.5, f64::NAN] {
+        assert!(matches!(
+            codec.unquantised(&img, q),
+            Err(Error::InvalidInput(_))
+        ));
+    }
+}

@@ -187,7 +187,7 @@ fn export_load_eval_compare() {
     let data = dir.path().join("data");
     let ej = dir.path().join("eval.json");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_gllmm"))
-        .args(["eval", "--qualities", "0,100", "--data"])
+        .args(["eval", "--unquantised", "--qualities", "0,100", "--data"])
         .arg(&data)
         .arg("--model")
         .arg(&out)
@@ -199,6 +199,7 @@ fn export_load_eval_compare() {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&ej).unwrap()).unwrap();
     assert_eq!(v["gllmm"]["bpp"].as_array().unwrap().len(), 2);
     assert!(v["gllmm"]["psnr"][0].as_f64().unwrap() > 0.0);
+    assert_eq!(v["gllmm"]["psnr_unquantised"].as_array().unwrap().len(), 2);
     let cj = dir.path().join("compare.json");
     let plot = dir.path().join("rd.svg");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_gllmm"))

@@ -164,6 +164,10 @@ enum Cmd {
         /// Latent refinement steps per encode (see `encode --refine`).
         #[arg(long, default_value_t = 0)]
         refine: u32,
+        /// Also measure the PSNR of the transforms alone (latents unrounded): the gap
+        /// to the coded PSNR is what quantisation costs.
+        #[arg(long)]
+        unquantised: bool,
         /// Write the averaged curve as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -449,6 +453,7 @@ fn run(cli: Cli) -> Result<(), String> {
             set,
             context,
             refine,
+            unquantised,
             json,
             model,
         } => {
@@ -461,10 +466,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 refine,
                 ..Default::default()
             };
-            let curve =
+            let mut curve =
                 gllmm::eval::eval(&codec, &images, &qualities, &opts, |m| eprint!("\r{m}   "))
                     .map_err(|e| e.to_string())?;
             eprintln!();
+            if unquantised {
+                curve.psnr_unquantised = gllmm::eval::unquantised_psnr(&codec, &images, &qualities)
+                    .map_err(|e| e.to_string())?;
+            }
             println!(
                 "gllmm model {} ({}) on {} images of {}",
                 codec.name(),
@@ -695,13 +704,25 @@ fn tempfile_dir() -> Result<PathBuf, String> {
 }
 
 fn print_curve(name: &str, c: &gllmm::eval::Curve) {
+    let unq = !c.psnr_unquantised.is_empty();
     println!(
-        "{:<8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10}",
-        "codec", "quality", "bpp", "PSNR", "MS-SSIM", "enc ms", "dec ms"
+        "{:<8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10}{}",
+        "codec",
+        "quality",
+        "bpp",
+        "PSNR",
+        "MS-SSIM",
+        "enc ms",
+        "dec ms",
+        if unq { "  PSNR unquantised" } else { "" }
     );
     for i in 0..c.bpp.len() {
+        let extra = c
+            .psnr_unquantised
+            .get(i)
+            .map_or(String::new(), |p| format!(" {p:>18.3}"));
         println!(
-            "{name:<8} {:>8.1} {:>8.4} {:>8.3} {:>9.5} {:>10.0} {:>10.0}",
+            "{name:<8} {:>8.1} {:>8.4} {:>8.3} {:>9.5} {:>10.0} {:>10.0}{extra}",
             c.quality[i], c.bpp[i], c.psnr[i], c.ms_ssim[i], c.encode_ms[i], c.decode_ms[i]
         );
     }
