@@ -271,4 +271,37 @@ fn export_load_eval_compare() {
     let o = run("jpeg,gif");
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown codec `gif`"));
+
+    // System codecs' curves taken from an earlier comparison instead of run again.
+    let earlier = dir.path().join("earlier_compare.json");
+    let mut e = curve(1.0);
+    e["WebP"] = e["gllmm"].clone();
+    std::fs::write(&earlier, e.to_string()).unwrap();
+    let reuse = |codecs: &str, file: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gllmm"))
+            .args(["compare", "--codecs", codecs, "--data"])
+            .arg(&data)
+            .arg("--gllmm-json")
+            .arg(&cand)
+            .arg("--codecs-json")
+            .arg(file)
+            .arg("--json")
+            .arg(&cj)
+            .output()
+            .unwrap()
+    };
+    let o = reuse("webp", &earlier);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&cj).unwrap()).unwrap();
+    let d = v["bd_rate_vs"]["WebP"].as_f64().unwrap();
+    assert!((d + 10.0).abs() < 1e-6, "BD-rate {d}");
+    assert_eq!(v["WebP"]["bpp"], e["WebP"]["bpp"]);
+    let o = reuse("jpeg", &earlier);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("holds no JPEG curve"));
+    e["images"] = 3.into();
+    std::fs::write(&earlier, e.to_string()).unwrap();
+    let o = reuse("webp", &earlier);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("measured on 3 images"));
 }

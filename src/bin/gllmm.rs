@@ -196,6 +196,10 @@ enum Cmd {
         /// instead of measuring it again.
         #[arg(long)]
         gllmm_json: Option<PathBuf>,
+        /// Take the system codecs' curves from an earlier `gllmm compare --json` on the
+        /// same images instead of running them again (they do not change with our model).
+        #[arg(long)]
+        codecs_json: Option<PathBuf>,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -495,25 +499,14 @@ fn run(cli: Cli) -> Result<(), String> {
             plot,
             reference,
             gllmm_json,
+            codecs_json,
             model,
         } => {
             let system = selected_codecs(&codecs)?;
             let images = set.images()?;
             let (data, qualities) = (set.data, set.qualities);
             let ours: gllmm::eval::Curve = match &gllmm_json {
-                Some(p) => {
-                    let v = read_json(p)?;
-                    if v["images"].as_u64() != Some(images.len() as u64) {
-                        return Err(format!(
-                            "{} was measured on {} images, this comparison uses {}",
-                            p.display(),
-                            v["images"],
-                            images.len()
-                        ));
-                    }
-                    serde_json::from_value(v["gllmm"].clone())
-                        .map_err(|e| format!("{}: {e}", p.display()))?
-                }
+                Some(p) => measured_curve(&read_measured(p, images.len())?, "gllmm", p)?,
                 None => {
                     let codec = model.load().map_err(|e| e.to_string())?;
                     let qualities = qualities.unwrap_or_else(|| codec.anchor_qualities());
@@ -533,8 +526,18 @@ fn run(cli: Cli) -> Result<(), String> {
             out.insert("gllmm".into(), serde_json::to_value(&ours).unwrap());
             let mut curves = vec![("gllmm".to_string(), ours.points())];
             let mut skipped = serde_json::Map::new();
+            let earlier = match &codecs_json {
+                Some(p) => Some((read_measured(p, images.len())?, p)),
+                None => None,
+            };
             let work = tempfile_dir()?;
             for sc in system {
+                if let Some((v, p)) = &earlier {
+                    let c = measured_curve(v, sc.name, p)?;
+                    curves.push((sc.name.to_string(), c.points()));
+                    out.insert(sc.name.into(), serde_json::to_value(&c).unwrap());
+                    continue;
+                }
                 if let Some(tool) = sc.missing_tool() {
                     eprintln!(
                         "skipping {}: `{tool}` is not installed (scripts/setup.sh installs it)",
@@ -688,6 +691,32 @@ fn selected_codecs(names: &[String]) -> Result<Vec<gllmm::eval::SystemCodec>, St
     }
     all.retain(|c| wanted.contains(&key(c.name)));
     Ok(all)
+}
+
+/// A JSON file of earlier measurements (`eval --json`, `compare --json`), refused when it
+/// was measured on another number of images.
+fn read_measured(path: &Path, images: usize) -> Result<serde_json::Value, String> {
+    let v = read_json(path)?;
+    if v["images"].as_u64() != Some(images as u64) {
+        return Err(format!(
+            "{} was measured on {} images, this comparison uses {images}",
+            path.display(),
+            v["images"]
+        ));
+    }
+    Ok(v)
+}
+
+/// The curve called `name` in a file from [`read_measured`].
+fn measured_curve(
+    v: &serde_json::Value,
+    name: &str,
+    path: &Path,
+) -> Result<gllmm::eval::Curve, String> {
+    let c = v
+        .get(name)
+        .ok_or_else(|| format!("{} holds no {name} curve", path.display()))?;
+    serde_json::from_value(c.clone()).map_err(|e| format!("{}: {name}: {e}", path.display()))
 }
 
 /// A JSON file, with the path in any error.
