@@ -248,19 +248,21 @@ fn export_load_eval_compare() {
     let cand = dir.path().join("cand.json");
     std::fs::write(&shipped, curve(1.0).to_string()).unwrap();
     std::fs::write(&cand, curve(0.9).to_string()).unwrap();
-    let run = |codecs: &str| {
+    // `compare` of the candidate with `codecs`, and `option file` (a reference or earlier curves).
+    let compare = |codecs: &str, option: &str, file: &Path| {
         std::process::Command::new(env!("CARGO_BIN_EXE_gllmm"))
             .args(["compare", "--codecs", codecs, "--data"])
             .arg(&data)
             .arg("--gllmm-json")
             .arg(&cand)
-            .arg("--reference")
-            .arg(&shipped)
+            .arg(option)
+            .arg(file)
             .arg("--json")
             .arg(&cj)
             .output()
             .unwrap()
     };
+    let run = |codecs: &str| compare(codecs, "--reference", &shipped);
     let o = run("none");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&cj).unwrap()).unwrap();
@@ -277,19 +279,7 @@ fn export_load_eval_compare() {
     let mut e = curve(1.0);
     e["WebP"] = e["gllmm"].clone();
     std::fs::write(&earlier, e.to_string()).unwrap();
-    let reuse = |codecs: &str, file: &Path| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_gllmm"))
-            .args(["compare", "--codecs", codecs, "--data"])
-            .arg(&data)
-            .arg("--gllmm-json")
-            .arg(&cand)
-            .arg("--codecs-json")
-            .arg(file)
-            .arg("--json")
-            .arg(&cj)
-            .output()
-            .unwrap()
-    };
+    let reuse = |codecs: &str, file: &Path| compare(codecs, "--codecs-json", file);
     let o = reuse("webp", &earlier);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&cj).unwrap()).unwrap();
