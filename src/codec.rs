@@ -43,6 +43,21 @@ impl std::str::FromStr for DeviceChoice {
     }
 }
 
+impl DeviceChoice {
+    /// The libtorch device this choice means on this machine; CUDA asked for and
+    /// absent is an error rather than a silent fall-back to the CPU.
+    pub fn resolve(self) -> Result<Device, Error> {
+        match self {
+            Self::Cpu => Ok(Device::Cpu),
+            Self::Auto => Ok(Device::cuda_if_available()),
+            Self::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+            Self::Cuda => Err(Error::Device(
+                "CUDA requested but no CUDA device is available".into(),
+            )),
+        }
+    }
+}
+
 /// How a [`Codec`] runs; fixed for its lifetime.
 #[derive(Clone, Debug)]
 pub struct CodecOptions {
@@ -281,18 +296,7 @@ impl Codec {
         weights::apply(&cpu_vs, &wf.tensors)?;
         // A codec never trains: refinement then differentiates in the latents alone.
         cpu_vs.freeze();
-        let device = match options.device {
-            DeviceChoice::Cpu => Device::Cpu,
-            DeviceChoice::Auto => Device::cuda_if_available(),
-            DeviceChoice::Cuda => {
-                if !tch::Cuda::is_available() {
-                    return Err(Error::Device(
-                        "CUDA requested but no CUDA device is available".into(),
-                    ));
-                }
-                Device::Cuda(0)
-            }
-        };
+        let device = options.device.resolve()?;
         let gpu = if device != Device::Cpu {
             let lock = crate::model::init_lock();
             let mut vs = VarStore::new(device);

@@ -4,7 +4,7 @@ mod common;
 
 use gllmm::model::ModelConfig;
 use gllmm::train::{TrainOptions, Trainer};
-use gllmm::{Codec, CodecOptions, EncodeOptions, Precision};
+use gllmm::{Codec, CodecOptions, DeviceChoice, EncodeOptions, Precision};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -35,6 +35,7 @@ fn options(dir: &Path) -> TrainOptions {
         lr: 1e-3,
         steps: 6,
         precision: Precision::F32,
+        device: DeviceChoice::Cpu,
         threads: 1,
         checkpoint_secs: 3600,
         serial_fraction: 0.5,
@@ -160,6 +161,23 @@ fn a_lambda_set_out_of_order_is_an_error() {
     let mut opts = options(dir.path());
     opts.lambdas = Some(vec![0.02, 0.01]);
     assert!(Trainer::new(opts).is_err());
+}
+
+#[test]
+fn training_on_cuda_without_a_gpu_is_an_error() {
+    if tch::Cuda::is_available() {
+        eprintln!("skipped: this machine has CUDA");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_pictures(&dir.path().join("data"), 1);
+    let err = Trainer::new(TrainOptions {
+        device: DeviceChoice::Cuda,
+        ..options(dir.path())
+    })
+    .err()
+    .expect("no CUDA device here");
+    assert!(err.to_string().contains("CUDA"), "{err}");
 }
 
 #[test]

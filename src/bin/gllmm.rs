@@ -34,6 +34,16 @@ enum Dev {
     Cuda,
 }
 
+impl From<Dev> for DeviceChoice {
+    fn from(d: Dev) -> Self {
+        match d {
+            Dev::Auto => Self::Auto,
+            Dev::Cpu => Self::Cpu,
+            Dev::Cuda => Self::Cuda,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum Prec {
     F32,
@@ -82,11 +92,7 @@ struct ModelArgs {
 impl ModelArgs {
     fn load(&self) -> gllmm::Result<Codec> {
         let opts = CodecOptions {
-            device: match self.device {
-                Dev::Auto => DeviceChoice::Auto,
-                Dev::Cpu => DeviceChoice::Cpu,
-                Dev::Cuda => DeviceChoice::Cuda,
-            },
+            device: self.device.into(),
             threads: self.threads,
             precision: if self.precision == Prec::Bf16 {
                 Precision::Bf16
@@ -242,6 +248,9 @@ struct TrainArgs {
     steps: i64,
     #[arg(long, value_enum, default_value = "bf16")]
     precision: Prec,
+    /// Where the network trains (auto: CUDA when there is one).
+    #[arg(long, value_enum, default_value = "auto")]
+    device: Dev,
     #[arg(long, default_value_t = 2)]
     threads: usize,
     #[arg(long, default_value_t = 300)]
@@ -430,6 +439,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 } else {
                     Precision::F32
                 },
+                device: a.device.into(),
                 threads: a.threads,
                 checkpoint_secs: a.checkpoint_secs,
                 serial_fraction: a.serial_fraction,
@@ -442,10 +452,11 @@ fn run(cli: Cli) -> Result<(), String> {
             };
             let mut trainer = Trainer::new(opts).map_err(|e| e.to_string())?;
             eprintln!(
-                "training {:?} from step {} in {}",
+                "training {:?} from step {} in {} on {:?}",
                 trainer.opts.config,
                 trainer.step(),
-                trainer.opts.run_dir.display()
+                trainer.opts.run_dir.display(),
+                trainer.vs.device()
             );
             let stop = Arc::new(AtomicBool::new(false));
             let s = stop.clone();

@@ -36,14 +36,22 @@ impl Adam {
     pub fn step(&mut self, vs: &VarStore, lr: f64, clip: f64) -> f64 {
         let vars: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
         tch::no_grad(|| {
-            let mut sq = 0.0;
-            for t in vars.values() {
-                let g = t.grad();
-                if g.defined() {
-                    sq += g.square().sum(tch::Kind::Float).double_value(&[]);
-                }
-            }
-            let norm = sq.sqrt();
+            // One sum on the device and one read back: a read per variable would wait
+            // on the GPU a few hundred times a step.
+            let sums: Vec<Tensor> = vars
+                .values()
+                .map(|t| t.grad())
+                .filter(|g| g.defined())
+                .map(|g| g.square().sum(tch::Kind::Double))
+                .collect();
+            let norm = if sums.is_empty() {
+                0.0
+            } else {
+                Tensor::stack(&sums, 0)
+                    .sum(tch::Kind::Double)
+                    .double_value(&[])
+                    .sqrt()
+            };
             let scale = if norm > clip && norm.is_finite() {
                 clip / norm
             } else {

@@ -8,7 +8,7 @@ use crate::model::weights::{self, Storage};
 use crate::model::{
     GAIN_TABLES, ModelConfig, Network, Precision, bits_per_pixel, retarget_gain_table,
 };
-use crate::{Codec, CodecOptions, EncodeOptions, Error, image::Image, metrics};
+use crate::{Codec, CodecOptions, DeviceChoice, EncodeOptions, Error, image::Image, metrics};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::collections::{BTreeMap, HashMap};
@@ -31,6 +31,8 @@ pub struct TrainOptions {
     /// Total steps of the run; the learning rate drops 10x for the last 10 %.
     pub steps: i64,
     pub precision: Precision,
+    /// Where the network trains; the data loader and validation's coding stay on the CPU.
+    pub device: DeviceChoice,
     pub threads: usize,
     pub checkpoint_secs: u64,
     /// Fraction of batches trained with the serial context (the rest checkerboard).
@@ -100,8 +102,9 @@ impl Trainer {
                 }
             }
         }
+        let device = opts.device.resolve()?;
         tch::manual_seed(opts.seed as i64);
-        let vs = VarStore::new(Device::Cpu);
+        let vs = VarStore::new(device);
         let net = Network::new(&vs.root(), &opts.config);
         let mut adam = Adam::new(&vs);
         let mut elapsed_s = 0.0;
@@ -119,7 +122,7 @@ impl Trainer {
                     };
                     // Re-targeted gain rows start with fresh moments.
                     if !(retargeted && GAIN_TABLES.contains(&name)) {
-                        state.insert(name.to_owned(), t);
+                        state.insert(name.to_owned(), t.to_device(device));
                     }
                 }
                 adam.step = meta_number(&meta, "step").unwrap_or(0);
@@ -155,6 +158,7 @@ impl Trainer {
 
     /// One optimisation step on `x`; returns (loss, bpp, mse, λ index).
     pub fn train_step(&mut self, x: &Tensor) -> (f64, f64, f64, usize) {
+        let x = &x.to_device(self.vs.device());
         let lambdas = &self.opts.config.lambdas;
         let li = self.rng.gen_range(0..lambdas.len());
         let mode = if self.rng.r#gen::<f64>() < self.opts.serial_fraction {
@@ -220,6 +224,7 @@ impl Trainer {
             "snapshot",
             &CodecOptions {
                 threads: self.opts.threads,
+                device: self.opts.device,
                 ..Default::default()
             },
         )

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Training on a lent GPU machine (the device tool), which gets only this checkout
+# (64 MiB at most, ../shared stays behind) and gives back at most 8 files of 16 MiB:
+#
+#   scripts/gpu-train.sh pack [INIT]       here: fills .device/ with a stripped gllmm, as
+#                                          much of the training set as fits, two validation
+#                                          pictures and INIT (default: the shipped model)
+#   scripts/gpu-train.sh run               there, from the device tool's `run` with
+#                                          carry [".device"]: trains, writes $OUT
+#   scripts/gpu-train.sh unpack DIR NAME   here: DIR holds what came back; writes
+#                                          $GLLMM_HOME/gpu/NAME.safetensors and its logs
+#
+# `run` trains BULK_S seconds at LR (default 300 s at 1e-4), then FINISH_S seconds at
+# LR/10 (default 150 s), batch 16 of 256² crops, on CUDA unless GLLMM_TRAIN_DEVICE says
+# otherwise (`cpu` runs the whole script here, for a dry run). The checkpoint comes back
+# in 15 MB parts; `unpack` joins them. Continue from it with `gllmm train --init FILE`
+# and judge it like any candidate: `gllmm export FILE -o DIR`, then `gllmm eval`.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+pack_dir=.device
+# The device tool's limit on what travels, less room for small untracked files.
+limit=$((62 * 1024 * 1024))
+
+pack() {
+  # shellcheck source=env.sh
+  source scripts/env.sh
+  local bin="$CARGO_TARGET_DIR/release/gllmm"
+  [[ -x "$bin" ]] || { echo "gpu-train: build first (scripts/build.sh)" >&2; exit 1; }
+  local data="${GLLMM_TRAIN_DATA:-../shared/datasets/train}"
+  local val="${GLLMM_VAL_DATA:-../shared/datasets/kodak}"
+  [[ -d "$data" ]] || { echo "gpu-train: no training data at $data" >&2; exit 1; }
+  rm -rf "$pack_dir"
+  mkdir -p "$pack_dir/data" "$pack_dir/val"
+  strip -o "$pack_dir/gllmm" "$bin"
+  if [[ $# -ge 1 && "$1" != models/gllmm-default/model.safetensors ]]; then
+    cp "$1" "$pack_dir/init.safetensors"
+  fi
+  if [[ -d "$val" ]]; then
+    find "$val" -maxdepth 1 -type f -iname '*.png' | sort | head -n 2 |
+      while read -r f; do cp "$f" "$pack_dir/val/"; done
+  fi
+  local used
+  used=$({ git ls-files -z; git ls-files -z -o --exclude-standard; } |
+    du -cb --files0-from=- 2>/dev/null | tail -n 1 | cut -f1)
+  used=$((used + $(du -sb "$pack_dir" | cut -f1)))
+  # Whole files in an order fixed by their names' hashes: a mix of every source
+  # folder, the same on every machine.
+  local n=0 bytes=0 total=0 size h f
+  while read -r h f; do
+    total=$((total + 1))
+    size=$(stat -c %s "$f")
+    if ((used + bytes + size <= limit)); then
+      cp "$f" "$pack_dir/data/$(printf '%05d' "$n")-$(basename "$f")"
+      bytes=$((bytes + size))
+      n=$((n + 1))
+    fi
+  done < <(find "$data" -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg' \) |
+    while read -r f; do echo "$(basename "$f" | sha1sum | cut -c1-12) $f"; done | sort)
+  echo "gpu-train: packed $n of $total training images ($((bytes / 1048576)) MiB);" \
+    "$((used / 1048576)) MiB besides them travels"
+}
+
+run() {
+  local out="${OUT:?set OUT to the folder that comes back}"
+  local dev="${GLLMM_TRAIN_DEVICE:-cuda}"
+  local bin="$pack_dir/gllmm"
+  [[ -x "$bin" ]] || { echo "gpu-train: no $bin: run pack here and carry .device" >&2; exit 1; }
+  local lib
+  lib=$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__) + "/lib")' 2>/dev/null ||
+    echo "${LIBTORCH:?no python3 torch and no LIBTORCH}/lib")
+  export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export GLLMM_HOME="${TMPDIR:-/tmp}/gllmm-gpu"
+  if [[ "$dev" == cuda ]]; then nvidia-smi -L || true; fi
+  if ldd "$bin" | grep 'not found'; then exit 1; fi
+  local init=models/gllmm-default/model.safetensors
+  [[ -f "$pack_dir/init.safetensors" ]] && init="$pack_dir/init.safetensors"
+  local run_dir="$GLLMM_HOME/run" lr="${LR:-1e-4}"
+  local val=()
+  if [[ -n "$(ls -A "$pack_dir/val" 2>/dev/null)" ]]; then
+    val=(--val-data "$pack_dir/val" --val-images 2 --val-every "${VAL_EVERY:-1000}")
+  fi
+  local args=(train --data "$pack_dir/data" --run-dir "$run_dir" --init "$init"
+    --device "$dev" --precision bf16 --threads "${THREADS:-8}" --batch "${BATCH:-16}"
+    --crop "${CROP:-256}" --steps 100000000 --checkpoint-secs 60 "${val[@]}")
+  # SIGTERM makes the trainer write its checkpoint and stop; KILL only if that hangs.
+  timeout -k 60 -s TERM "${BULK_S:-300}" "$bin" "${args[@]}" --lr "$lr" 2>&1 |
+    tee "$out/train.log" || true
+  timeout -k 60 -s TERM "${FINISH_S:-150}" "$bin" "${args[@]}" \
+    --lr "$(awk -v l="$lr" 'BEGIN { print l / 10 }')" 2>&1 | tee -a "$out/train.log" || true
+  [[ -f "$run_dir/checkpoint.safetensors" ]] || { echo "gpu-train: no checkpoint" >&2; exit 1; }
+  cp "$run_dir/train.csv" "$out/"
+  [[ -f "$run_dir/val.csv" ]] && cp "$run_dir/val.csv" "$out/"
+  split -b 15M -d "$run_dir/checkpoint.safetensors" "$out/checkpoint.part"
+  sha256sum "$run_dir/checkpoint.safetensors" | cut -d' ' -f1 >"$out/checkpoint.sha256"
+  ls -la "$out"
+}
+
+unpack() {
+  local from="${1:?usage: gpu-train.sh unpack DIR NAME}" name="${2:?usage: gpu-train.sh unpack DIR NAME}"
+  # shellcheck source=env.sh
+  source scripts/env.sh
+  local to="$GLLMM_HOME/gpu"
+  mkdir -p "$to"
+  cat "$from"/checkpoint.part* >"$to/$name.safetensors"
+  if [[ "$(sha256sum "$to/$name.safetensors" | cut -d' ' -f1)" != "$(cat "$from/checkpoint.sha256")" ]]; then
+    echo "gpu-train: the joined checkpoint does not match its checksum" >&2
+    exit 1
+  fi
+  for f in train.csv val.csv train.log; do
+    [[ -f "$from/$f" ]] && cp "$from/$f" "$to/$name.$f"
+  done
+  echo "gpu-train: $to/$name.safetensors"
+}
+
+case "${1:-}" in
+  pack) shift; pack "$@" ;;
+  run) run ;;
+  unpack) shift; unpack "$@" ;;
+  *) sed -n '2,18p' "$0" >&2; exit 2 ;;
+esac
