@@ -50,6 +50,15 @@ enum Prec {
     Bf16,
 }
 
+impl From<Prec> for Precision {
+    fn from(p: Prec) -> Self {
+        match p {
+            Prec::F32 => Self::F32,
+            Prec::Bf16 => Self::Bf16,
+        }
+    }
+}
+
 /// The images and qualities of an evaluation, shared by `eval` and `compare`.
 #[derive(Args, Clone)]
 struct EvalSet {
@@ -94,11 +103,7 @@ impl ModelArgs {
         let opts = CodecOptions {
             device: self.device.into(),
             threads: self.threads,
-            precision: if self.precision == Prec::Bf16 {
-                Precision::Bf16
-            } else {
-                Precision::F32
-            },
+            precision: self.precision.into(),
             max_pixels: self.max_pixels,
         };
         Codec::load_named(&self.model, &opts)
@@ -434,11 +439,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 crop: a.crop,
                 lr: a.lr,
                 steps: a.steps,
-                precision: if a.precision == Prec::Bf16 {
-                    Precision::Bf16
-                } else {
-                    Precision::F32
-                },
+                precision: a.precision.into(),
                 device: a.device.into(),
                 threads: a.threads,
                 checkpoint_secs: a.checkpoint_secs,
