@@ -45,6 +45,7 @@ fn options(dir: &Path) -> TrainOptions {
         val_every: 0,
         init: None,
         lambdas: None,
+        lambda_weights: None,
     }
 }
 
@@ -161,6 +162,32 @@ fn a_lambda_set_out_of_order_is_an_error() {
     let mut opts = options(dir.path());
     opts.lambdas = Some(vec![0.02, 0.01]);
     assert!(Trainer::new(opts).is_err());
+}
+
+#[test]
+fn lambda_weights_of_the_wrong_length_or_all_zero_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for w in [
+        vec![1.0],
+        vec![1.0, 1.0, 1.0],
+        vec![0.0, 0.0],
+        vec![1.0, -1.0],
+    ] {
+        let mut opts = options(dir.path());
+        opts.lambda_weights = Some(w.clone());
+        let err = Trainer::new(opts).err().expect("bad weights accepted");
+        assert!(err.to_string().contains("λ weights"), "{w:?}: {err}");
+    }
+}
+
+#[test]
+fn lambda_weights_decide_which_lambdas_are_drawn() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.lambda_weights = Some(vec![0.0, 1.0]);
+    let mut t = Trainer::new(opts).unwrap();
+    let x = Tensor::rand([1, 3, 64, 64], (tch::Kind::Float, tch::Device::Cpu));
+    assert!((0..8).all(|_| t.train_step(&x).3 == 1));
 }
 
 #[test]

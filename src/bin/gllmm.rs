@@ -279,6 +279,9 @@ struct TrainArgs {
     /// A resumed or initial model with another set has its gains re-targeted to this one.
     #[arg(long, value_delimiter = ',')]
     lambdas: Option<Vec<f64>>,
+    /// How often each λ is drawn, comma separated, one per λ (e.g. 1,1,1,1,2,2,3) [default: uniform].
+    #[arg(long, value_delimiter = ',')]
+    lambda_weights: Option<Vec<f64>>,
 }
 
 fn gllmm_home() -> PathBuf {
@@ -450,6 +453,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 val_every: a.val_every,
                 init: a.init,
                 lambdas: a.lambdas,
+                lambda_weights: a.lambda_weights,
             };
             let mut trainer = Trainer::new(opts).map_err(|e| e.to_string())?;
             eprintln!(

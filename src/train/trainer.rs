@@ -10,6 +10,7 @@ use crate::model::{
 };
 use crate::{Codec, CodecOptions, DeviceChoice, EncodeOptions, Error, image::Image, metrics};
 use indicatif::{ProgressBar, ProgressStyle};
+use rand::distributions::{Distribution, WeightedIndex};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -47,6 +48,9 @@ pub struct TrainOptions {
     /// λ set to train for, when not the model's own: the gains of a resumed or
     /// initial model are re-targeted to it (`retarget_gain_table`).
     pub lambdas: Option<Vec<f64>>,
+    /// Relative frequency of each λ in the batches (uniform when `None`): a stretch
+    /// weighted to the high λs spends the shared transforms' capacity on the top rates.
+    pub lambda_weights: Option<Vec<f64>>,
 }
 
 pub struct Trainer {
@@ -56,6 +60,19 @@ pub struct Trainer {
     pub adam: Adam,
     pub elapsed_s: f64,
     rng: StdRng,
+    lambda_draw: Option<WeightedIndex<f64>>,
+}
+
+/// The λ draw for `weights`: one non-negative weight per λ, not all zero.
+fn lambda_distribution(weights: &[f64], lambdas: usize) -> Result<WeightedIndex<f64>, Error> {
+    if weights.len() != lambdas {
+        return Err(Error::InvalidInput(format!(
+            "{} λ weights for {lambdas} λs",
+            weights.len()
+        )));
+    }
+    WeightedIndex::new(weights)
+        .map_err(|e| Error::InvalidInput(format!("λ weights {weights:?}: {e}")))
 }
 
 const CHECKPOINT: &str = "checkpoint.safetensors";
@@ -94,6 +111,11 @@ impl Trainer {
             opts.config.lambdas = l.clone();
         }
         opts.config.validate().map_err(Error::Model)?;
+        let lambda_draw = opts
+            .lambda_weights
+            .as_ref()
+            .map(|w| lambda_distribution(w, opts.config.lambdas.len()))
+            .transpose()?;
         let retargeted = trained.as_ref().is_some_and(|t| *t != opts.config.lambdas);
         if let (Some(wf), Some(from), true) = (&mut start, &trained, retargeted) {
             for name in GAIN_TABLES {
@@ -141,6 +163,7 @@ impl Trainer {
             adam,
             elapsed_s,
             rng: StdRng::seed_from_u64(rng_seed),
+            lambda_draw,
         })
     }
 
@@ -160,7 +183,10 @@ impl Trainer {
     pub fn train_step(&mut self, x: &Tensor) -> (f64, f64, f64, usize) {
         let x = &x.to_device(self.vs.device());
         let lambdas = &self.opts.config.lambdas;
-        let li = self.rng.gen_range(0..lambdas.len());
+        let li = match &self.lambda_draw {
+            Some(d) => d.sample(&mut self.rng),
+            None => self.rng.gen_range(0..lambdas.len()),
+        };
         let mode = if self.rng.r#gen::<f64>() < self.opts.serial_fraction {
             ContextMode::Serial
         } else {
