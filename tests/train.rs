@@ -165,13 +165,15 @@ fn a_lambda_set_out_of_order_is_an_error() {
 }
 
 #[test]
-fn lambda_weights_of_the_wrong_length_or_all_zero_are_errors() {
+fn lambda_weights_of_the_wrong_length_negative_infinite_or_all_zero_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     for w in [
         vec![1.0],
         vec![1.0, 1.0, 1.0],
         vec![0.0, 0.0],
         vec![1.0, -1.0],
+        vec![1.0, f64::INFINITY],
+        vec![f64::NAN, 1.0],
     ] {
         let mut opts = options(dir.path());
         opts.lambda_weights = Some(w.clone());

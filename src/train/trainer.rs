@@ -71,6 +71,11 @@ fn lambda_distribution(weights: &[f64], lambdas: usize) -> Result<WeightedIndex<
             weights.len()
         )));
     }
+    if let Some(w) = weights.iter().find(|w| !w.is_finite()) {
+        return Err(Error::InvalidInput(format!(
+            "λ weights: {w} is not a finite number"
+        )));
+    }
     WeightedIndex::new(weights)
         .map_err(|e| Error::InvalidInput(format!("λ weights {weights:?}: {e}")))
 }
