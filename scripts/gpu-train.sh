@@ -10,11 +10,13 @@
 #   scripts/gpu-train.sh unpack DIR NAME   here: DIR holds what came back; writes
 #                                          $GLLMM_HOME/gpu/NAME.safetensors and its logs
 #
-# `run` trains BULK_S seconds at LR (default 300 s at 1e-4), then FINISH_S seconds at
-# LR/10 (default 150 s), batch 16 of 256² crops, on CUDA unless GLLMM_TRAIN_DEVICE says
-# otherwise (`cpu` runs the whole script here, for a dry run). The checkpoint comes back
-# in 15 MB parts; `unpack` joins them. Continue from it with `gllmm train --init FILE`
-# and judge it like any candidate: `gllmm export FILE -o DIR`, then `gllmm eval`.
+# `run` trains BULK_S seconds at LR (default 300 s at 1e-4; 0 skips it), then FINISH_S
+# seconds at LR/10 (default 150 s) with LAMBDA_WEIGHTS if set, batch 16 of 256² crops, on
+# CUDA unless GLLMM_TRAIN_DEVICE says otherwise (`cpu` runs the whole script here, for a
+# dry run). PACK_JPEG=Q packs PNG pictures as 4:4:4 JPEG of quality Q so that more of the
+# set travels. The checkpoint comes back in 15 MB parts; `unpack` joins them. Continue
+# from it with `gllmm train --init FILE` and judge it like any candidate:
+# `gllmm export FILE -o DIR`, then `gllmm eval`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -49,11 +51,19 @@ pack() {
   local n=0 bytes=0 total=0 size h f
   while read -r h f; do
     total=$((total + 1))
-    size=$(stat -c %s "$f")
+    local to="$pack_dir/data/$(printf '%05d' "$n")-$(basename "$f")"
+    if [[ -n "${PACK_JPEG:-}" && "${f,,}" == *.png ]]; then
+      to="${to%.*}.jpg"
+      convert "$f" ppm:- | cjpeg -quality "$PACK_JPEG" -sample 1x1 -optimize >"$to"
+    else
+      cp "$f" "$to"
+    fi
+    size=$(stat -c %s "$to")
     if ((used + bytes + size <= limit)); then
-      cp "$f" "$pack_dir/data/$(printf '%05d' "$n")-$(basename "$f")"
       bytes=$((bytes + size))
       n=$((n + 1))
+    else
+      rm "$to"
     fi
   done < <(find "$data" -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg' \) |
     while read -r f; do echo "$(basename "$f" | sha1sum | cut -c1-12) $f"; done | sort)
@@ -84,9 +94,13 @@ run() {
     --device "$dev" --precision bf16 --threads "${THREADS:-8}" --batch "${BATCH:-16}"
     --crop "${CROP:-256}" --steps 100000000 --checkpoint-secs 60 "${val[@]}")
   # SIGTERM makes the trainer write its checkpoint and stop; KILL only if that hangs.
-  timeout -k 60 -s TERM "${BULK_S:-300}" "$bin" "${args[@]}" --lr "$lr" 2>&1 |
-    tee "$out/train.log" || true
-  timeout -k 60 -s TERM "${FINISH_S:-150}" "$bin" "${args[@]}" \
+  if [[ "${BULK_S:-300}" != 0 ]]; then
+    timeout -k 60 -s TERM "${BULK_S:-300}" "$bin" "${args[@]}" --lr "$lr" 2>&1 |
+      tee "$out/train.log" || true
+  fi
+  local weights=()
+  [[ -n "${LAMBDA_WEIGHTS:-}" ]] && weights=(--lambda-weights "$LAMBDA_WEIGHTS")
+  timeout -k 60 -s TERM "${FINISH_S:-150}" "$bin" "${args[@]}" "${weights[@]}" \
     --lr "$(awk -v l="$lr" 'BEGIN { print l / 10 }')" 2>&1 | tee -a "$out/train.log" || true
   [[ -f "$run_dir/checkpoint.safetensors" ]] || { echo "gpu-train: no checkpoint" >&2; exit 1; }
   cp "$run_dir/train.csv" "$out/"
