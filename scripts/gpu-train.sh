@@ -52,18 +52,20 @@ pack() {
   while read -r h f; do
     total=$((total + 1))
     local to="$pack_dir/data/$(printf '%05d' "$n")-$(basename "$f")"
+    # A converted picture's size is known only after converting; a copy's before.
     if [[ -n "${PACK_JPEG:-}" && "${f,,}" == *.png ]]; then
       to="${to%.*}.jpg"
       convert "$f" ppm:- | cjpeg -quality "$PACK_JPEG" -sample 1x1 -optimize >"$to"
+      size=$(stat -c %s "$to")
     else
-      cp "$f" "$to"
+      size=$(stat -c %s "$f")
     fi
-    size=$(stat -c %s "$to")
     if ((used + bytes + size <= limit)); then
+      [[ -f "$to" ]] || cp "$f" "$to"
       bytes=$((bytes + size))
       n=$((n + 1))
     else
-      rm "$to"
+      rm -f "$to"
     fi
   done < <(find "$data" -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg' \) |
     while read -r f; do echo "$(basename "$f" | sha1sum | cut -c1-12) $f"; done | sort)
