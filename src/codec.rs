@@ -389,18 +389,32 @@ impl Codec {
     /// what the transforms alone reach. Against the coded picture it tells how much
     /// quality quantisation costs and how much the transforms cannot give.
     pub fn unquantised(&self, img: &Image, quality: f64) -> Result<Image, Error> {
-        self.check_input(img, quality)?;
-        // As coded: the frame header holds the quality as f32.
-        let q = f64::from(quality as f32);
+        Ok(self.unquantised_at(img, &[quality])?.remove(0))
+    }
+
+    /// [`Codec::unquantised`] at several qualities, running the analysis once: the
+    /// quality only scales its output.
+    pub fn unquantised_at(&self, img: &Image, qualities: &[f64]) -> Result<Vec<Image>, Error> {
+        for &q in qualities {
+            self.check_input(img, q)?;
+        }
         let _g = tch::no_grad_guard();
         let _t = Threads::set(self.options.threads);
         let net = self.transforms();
         let x = image::to_tensor(img).to_device(self.device());
-        let y = net.g_a.forward(&x, self.options.precision) * net.gain(q);
-        let x_hat = net
-            .g_s
-            .forward(&(y * net.inv_gain(q)), self.options.precision);
-        image::from_tensor(&x_hat, img.width, img.height, img.layout)
+        let y = net.g_a.forward(&x, self.options.precision);
+        qualities
+            .iter()
+            .map(|&quality| {
+                // As coded: the frame header holds the quality as f32.
+                let q = f64::from(quality as f32);
+                let x_hat = net.g_s.forward(
+                    &(&y * net.gain(q) * net.inv_gain(q)),
+                    self.options.precision,
+                );
+                image::from_tensor(&x_hat, img.width, img.height, img.layout)
+            })
+            .collect()
     }
 
     fn transforms(&self) -> &Network {

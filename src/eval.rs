@@ -51,16 +51,16 @@ pub fn unquantised_psnr(
     images: &[Image],
     qualities: &[f64],
 ) -> Result<Vec<f64>, Error> {
-    qualities
-        .iter()
-        .map(|&q| {
-            let mut sum = 0.0;
-            for img in images {
-                sum += metrics::psnr(img, &codec.unquantised(img, q)?);
-            }
-            Ok(sum / images.len().max(1) as f64)
-        })
-        .collect()
+    let mut sums = vec![0.0; qualities.len()];
+    for img in images {
+        for (sum, rec) in sums.iter_mut().zip(codec.unquantised_at(img, qualities)?) {
+            *sum += metrics::psnr(img, &rec);
+        }
+    }
+    Ok(sums
+        .into_iter()
+        .map(|s| s / images.len().max(1) as f64)
+        .collect())
 }
 
 /// Real bpp (file size), PSNR, MS-SSIM and timings of gllmm at each quality.

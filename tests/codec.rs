@@ -195,6 +195,16 @@ fn unquantised_picture_has_the_input_shape_and_skips_the_rounding() {
     };
     let (_, coded) = codec.encode_and_reconstruct(&img, &opts).unwrap();
     assert_ne!(codec.unquantised(&img, 60.0).unwrap(), coded);
+    let qualities = [10.0, 60.0, 95.0];
+    let at = codec.unquantised_at(&img, &qualities).unwrap();
+    assert_eq!(at.len(), qualities.len());
+    for (u, q) in at.iter().zip(qualities) {
+        assert!(*u == codec.unquantised(&img, q).unwrap(), "quality {q}");
+    }
+    assert!(matches!(
+        codec.unquantised_at(&img, &[60.0, 101.0]),
+        Err(Error::InvalidInput(_))
+    ));
     for q in [-1.0, 100.5, f64::NAN] {
         assert!(matches!(
             codec.unquantised(&img, q),
