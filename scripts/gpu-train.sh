@@ -71,6 +71,9 @@ pack() {
     while read -r f; do echo "$(basename "$f" | sha1sum | cut -c1-12) $f"; done | sort)
   echo "gpu-train: packed $n of $total training images ($((bytes / 1048576)) MiB);" \
     "$((used / 1048576)) MiB besides them travels"
+  # The training history names the data by this note rather than the packed copy's path.
+  echo "$n of the $total pictures of $data${PACK_JPEG:+ (PNGs as 4:4:4 JPEG of quality $PACK_JPEG)}, packed by scripts/gpu-train.sh" \
+    >"$pack_dir/data-note"
 }
 
 run() {
@@ -88,11 +91,15 @@ run() {
   local init=models/gllmm-default/model.safetensors
   [[ -f "$pack_dir/init.safetensors" ]] && init="$pack_dir/init.safetensors"
   local run_dir="$GLLMM_HOME/run" lr="${LR:-1e-4}"
+  # A checkpoint left there would be resumed instead of the packed start weights.
+  rm -rf "$run_dir"
   local val=()
   if [[ -n "$(ls -A "$pack_dir/val" 2>/dev/null)" ]]; then
     val=(--val-data "$pack_dir/val" --val-images 2 --val-every "${VAL_EVERY:-1000}")
   fi
-  local args=(train --data "$pack_dir/data" --run-dir "$run_dir" --init "$init"
+  local note=()
+  [[ -f "$pack_dir/data-note" ]] && note=(--data-note "$(cat "$pack_dir/data-note")")
+  local args=(train --data "$pack_dir/data" "${note[@]}" --run-dir "$run_dir" --init "$init"
     --device "$dev" --precision bf16 --threads "${THREADS:-8}" --batch "${BATCH:-16}"
     --crop "${CROP:-256}" --steps 100000000 --checkpoint-secs 60 "${val[@]}")
   # SIGTERM makes the trainer write its checkpoint and stop; KILL only if that hangs.

@@ -4,7 +4,7 @@ mod common;
 
 use gllmm::model::ModelConfig;
 use gllmm::train::{TrainOptions, Trainer};
-use gllmm::{Codec, CodecOptions, DeviceChoice, EncodeOptions, Precision};
+use gllmm::{Codec, CodecOptions, DeviceChoice, EncodeOptions, Error, Precision};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -46,6 +46,7 @@ fn options(dir: &Path) -> TrainOptions {
         init: None,
         lambdas: None,
         lambda_weights: None,
+        data_note: None,
     }
 }
 
@@ -123,6 +124,53 @@ fn a_run_from_exported_weights_keeps_their_history_with_fresh_moments() {
 }
 
 #[test]
+fn the_history_of_every_stretch_reaches_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    trained_run(dir.path());
+    let model = dir.path().join("model.safetensors");
+    gllmm::train::export(&dir.path().join("run"), &model, &Default::default()).unwrap();
+    let mut opts = options(&dir.path().join("second"));
+    opts.data = dir.path().join("data");
+    opts.run_dir = dir.path().join("second/run");
+    opts.init = Some(model);
+    opts.steps = 8;
+    opts.batch = 1;
+    opts.lambda_weights = Some(vec![1.0, 3.0]);
+    opts.data_note = Some("two of the three pictures".into());
+    let mut b = Trainer::new(opts).unwrap();
+    b.run(Arc::new(AtomicBool::new(false))).unwrap();
+    let h = b.history_now();
+    assert_eq!(h.len(), 2);
+    assert_eq!((h[0].from, h[0].to, h[1].from, h[1].to), (0, 6, 6, 8));
+    assert_eq!(h[0].data, dir.path().join("data").display().to_string());
+    assert!(h[0].settings.is_some());
+    assert_eq!(h[1].data, "two of the three pictures");
+    let s = h[1].settings.as_ref().unwrap();
+    assert_eq!((s.batch, s.crop, s.device.as_str()), (1, 64, "cpu"));
+    assert_eq!(s.lambda_weights, Some(vec![1.0, 3.0]));
+
+    let out = dir.path().join("models/next");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gllmm"))
+        .arg("export")
+        .arg(dir.path().join("second/run"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let t = &m["training"];
+    assert_eq!(t["steps"], 8);
+    assert_eq!(t["history"].as_array().unwrap().len(), 2);
+    assert_eq!(t["history"][1]["to"], 8);
+    assert_eq!(
+        t["data"].as_str().unwrap(),
+        format!("{}; two of the three pictures", h[0].data)
+    );
+}
+
+#[test]
 fn resume_with_a_new_lambda_set_keeps_the_trained_rates() {
     let dir = tempfile::tempdir().unwrap();
     let a = trained_run(dir.path());
@@ -154,6 +202,22 @@ fn resume_with_a_new_lambda_set_keeps_the_trained_rates() {
         c.opts.config.lambdas, wider,
         "the checkpoint keeps the new set"
     );
+}
+
+#[test]
+fn a_crop_off_the_network_stride_or_an_empty_batch_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (batch, crop) in [(2, 32), (2, 96), (2, 0), (0, 64)] {
+        let r = Trainer::new(TrainOptions {
+            batch,
+            crop,
+            ..options(dir.path())
+        });
+        assert!(
+            matches!(r, Err(Error::InvalidInput(_))),
+            "batch {batch} crop {crop}"
+        );
+    }
 }
 
 #[test]

@@ -282,6 +282,10 @@ struct TrainArgs {
     /// How often each λ is drawn, comma separated, one per λ (e.g. 1,1,1,1,2,2,3) [default: uniform].
     #[arg(long, value_delimiter = ',')]
     lambda_weights: Option<Vec<f64>>,
+    /// How the training history names this stretch's data [default: the --data path],
+    /// e.g. for a copy of part of a set.
+    #[arg(long)]
+    data_note: Option<String>,
 }
 
 fn gllmm_home() -> PathBuf {
@@ -454,6 +458,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 init: a.init,
                 lambdas: a.lambdas,
                 lambda_weights: a.lambda_weights,
+                data_note: a.data_note,
             };
             let mut trainer = Trainer::new(opts).map_err(|e| e.to_string())?;
             eprintln!(
@@ -645,6 +650,14 @@ fn write_manifest(model: &Path, eval: Option<&Path>) -> Result<(), String> {
     let hash = gllmm::hex(&wf.hash);
     let meta = |k: &str| wf.metadata.get(k).cloned().unwrap_or_default();
     let hours = meta("elapsed_s").parse::<f64>().unwrap_or(0.0) / 3600.0;
+    let history = gllmm::train::history(&wf.metadata).map_err(|e| e.to_string())?;
+    // Each data set once, in the order the run first used it.
+    let mut data: Vec<&str> = vec![];
+    for s in &history {
+        if !data.contains(&s.data.as_str()) {
+            data.push(&s.data);
+        }
+    }
     let mut m = serde_json::json!({
         "name": model.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()),
         "file": "model.safetensors",
@@ -654,10 +667,11 @@ fn write_manifest(model: &Path, eval: Option<&Path>) -> Result<(), String> {
         "training": {
             "steps": meta("step").parse::<i64>().unwrap_or(0),
             "hours": (hours * 100.0).round() / 100.0,
-            "data": meta("data"),
+            "data": data.join("; "),
             "batch": meta("batch"),
             "crop": meta("crop"),
             "precision": meta("precision"),
+            "history": history,
         },
     });
     if let Some(e) = eval {

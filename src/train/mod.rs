@@ -4,4 +4,4 @@ pub mod data;
 pub mod optim;
 pub mod trainer;
 
-pub use trainer::{TrainOptions, Trainer, export};
+pub use trainer::{Stretch, StretchSettings, TrainOptions, Trainer, export, history};

@@ -6,12 +6,13 @@ use super::optim::Adam;
 use crate::format::ContextMode;
 use crate::model::weights::{self, Storage};
 use crate::model::{
-    GAIN_TABLES, ModelConfig, Network, Precision, bits_per_pixel, retarget_gain_table,
+    GAIN_TABLES, ModelConfig, Network, PAD_MULTIPLE, Precision, bits_per_pixel, retarget_gain_table,
 };
 use crate::{Codec, CodecOptions, DeviceChoice, EncodeOptions, Error, image::Image, metrics};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -51,6 +52,60 @@ pub struct TrainOptions {
     /// Relative frequency of each λ in the batches (uniform when `None`): a stretch
     /// weighted to the high λs spends the shared transforms' capacity on the top rates.
     pub lambda_weights: Option<Vec<f64>>,
+    /// How this stretch's data is named in the checkpoint's history (default: `data`'s
+    /// path), for data that travels as a copy, like a subset packed for a GPU machine.
+    pub data_note: Option<String>,
+}
+
+/// One stretch of a run: what trained the weights from step `from` to `to`. The
+/// checkpoint carries the whole list (metadata `history`), and so do its exports
+/// and the runs started from them, so a shipped model says what made it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stretch {
+    pub from: i64,
+    pub to: i64,
+    pub hours: f64,
+    pub data: String,
+    /// `None` where the weights predate the history: only their last stretch's
+    /// settings were kept, so none are claimed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<StretchSettings>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StretchSettings {
+    pub device: String,
+    pub batch: usize,
+    pub crop: usize,
+    pub lr: f64,
+    pub precision: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda_weights: Option<Vec<f64>>,
+}
+
+/// The history in weights' metadata. Weights from before it was kept get one
+/// stretch from step 0 without settings, whose data says that only the last
+/// stretch's was recorded.
+pub fn history(meta: &HashMap<String, String>) -> Result<Vec<Stretch>, Error> {
+    if let Some(h) = meta.get("history") {
+        return serde_json::from_str(h)
+            .map_err(|e| Error::Model(format!("the weights' training history is malformed: {e}")));
+    }
+    let step = meta_number(meta, "step").unwrap_or(0);
+    Ok(if step > 0 {
+        vec![Stretch {
+            from: 0,
+            to: step,
+            hours: meta_number::<f64>(meta, "elapsed_s").unwrap_or(0.0) / 3600.0,
+            data: format!(
+                "unrecorded (the last stretch used {})",
+                meta.get("data").map_or("?", String::as_str)
+            ),
+            settings: None,
+        }]
+    } else {
+        vec![]
+    })
 }
 
 pub struct Trainer {
@@ -61,6 +116,9 @@ pub struct Trainer {
     pub elapsed_s: f64,
     rng: StdRng,
     lambda_draw: Option<WeightedIndex<f64>>,
+    /// The stretches before this one, and where this one began (step, seconds).
+    history: Vec<Stretch>,
+    start: (i64, f64),
 }
 
 /// The λ draw for `weights`: one non-negative weight per λ, not all zero.
@@ -97,6 +155,15 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 impl Trainer {
     /// Creates a trainer, resuming from the run directory's checkpoint when there is one.
     pub fn new(opts: TrainOptions) -> Result<Self, Error> {
+        if opts.batch == 0 {
+            return Err(Error::InvalidInput("a batch of 0 pictures".into()));
+        }
+        if opts.crop == 0 || opts.crop as i64 % PAD_MULTIPLE != 0 {
+            return Err(Error::InvalidInput(format!(
+                "crop {} is not a positive multiple of {PAD_MULTIPLE}, the network's total stride",
+                opts.crop
+            )));
+        }
         std::fs::create_dir_all(&opts.run_dir)?;
         let ckpt = opts.run_dir.join(CHECKPOINT);
         let mut opts = opts;
@@ -136,7 +203,9 @@ impl Trainer {
         let mut adam = Adam::new(&vs);
         let mut elapsed_s = 0.0;
         let mut rng_seed = opts.seed;
+        let mut history = vec![];
         if let Some(wf) = start {
+            history = self::history(&wf.metadata)?;
             weights::apply(&vs, &wf.tensors)?;
             if resumed {
                 let (mv, meta) =
@@ -165,10 +234,12 @@ impl Trainer {
             opts,
             vs,
             net,
-            adam,
             elapsed_s,
             rng: StdRng::seed_from_u64(rng_seed),
             lambda_draw,
+            start: (adam.step, elapsed_s),
+            adam,
+            history,
         })
     }
 
@@ -227,6 +298,9 @@ impl Trainer {
             "precision".to_string(),
             format!("{:?}", self.opts.precision),
         );
+        let history = serde_json::to_string(&self.history_now())
+            .map_err(|e| Error::Model(format!("cannot record the training history: {e}")))?;
+        meta.insert("history".to_string(), history);
         let bytes = weights::serialize(&self.vs, &self.opts.config, None, &meta, Storage::F32)?;
         let mut state = BTreeMap::new();
         for (k, t) in &self.adam.m {
@@ -245,6 +319,33 @@ impl Trainer {
         write_atomic(&self.opts.run_dir.join(OPTIMIZER), &obytes)?;
         write_atomic(&self.opts.run_dir.join(CHECKPOINT), &bytes)?;
         Ok(())
+    }
+
+    /// The history up to the current step: the earlier stretches and this one.
+    pub fn history_now(&self) -> Vec<Stretch> {
+        let mut h = self.history.clone();
+        let (from, s0) = self.start;
+        if self.adam.step > from {
+            h.push(Stretch {
+                from,
+                to: self.adam.step,
+                hours: (self.elapsed_s - s0) / 3600.0,
+                data: self
+                    .opts
+                    .data_note
+                    .clone()
+                    .unwrap_or_else(|| self.opts.data.display().to_string()),
+                settings: Some(StretchSettings {
+                    device: format!("{:?}", self.vs.device()).to_lowercase(),
+                    batch: self.opts.batch,
+                    crop: self.opts.crop,
+                    lr: self.opts.lr,
+                    precision: format!("{:?}", self.opts.precision).to_lowercase(),
+                    lambda_weights: self.opts.lambda_weights.clone(),
+                }),
+            });
+        }
+        h
     }
 
     /// A codec from the current weights (prior frozen, f16 as shipped).
@@ -442,4 +543,29 @@ pub fn export(
     }
     write_atomic(out_file, &bytes)?;
     weights::model_hash(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_from_before_the_history_get_one_stretch_without_settings() {
+        let meta: HashMap<String, String> = [("step", "500"), ("elapsed_s", "7200"), ("data", "d")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        let h = history(&meta).unwrap();
+        assert_eq!(h.len(), 1);
+        assert_eq!((h[0].from, h[0].to, h[0].hours), (0, 500, 2.0));
+        assert_eq!(h[0].data, "unrecorded (the last stretch used d)");
+        assert_eq!(h[0].settings, None);
+        assert!(history(&HashMap::new()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_malformed_history_is_an_error() {
+        let meta: HashMap<String, String> =
+            [("history".to_string(), "[{\"from\": 0}".to_string())].into();
+        assert!(matches!(history(&meta), Err(Error::Model(_))));
+    }
 }
