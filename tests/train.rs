@@ -148,6 +148,26 @@ fn the_history_of_every_stretch_reaches_the_manifest() {
     let s = h[1].settings.as_ref().unwrap();
     assert_eq!((s.batch, s.crop, s.device.as_str()), (1, 64, "cpu"));
     assert_eq!(s.lambda_weights, Some(vec![1.0, 3.0]));
+    drop(b);
+    // Resumed with the same settings, the stretch goes on; with others, a new one starts.
+    let mut opts = options(&dir.path().join("second"));
+    opts.data = dir.path().join("data");
+    opts.run_dir = dir.path().join("second/run");
+    opts.steps = 9;
+    opts.batch = 1;
+    opts.lambda_weights = Some(vec![1.0, 3.0]);
+    opts.data_note = Some("two of the three pictures".into());
+    let mut b = Trainer::new(opts.clone()).unwrap();
+    b.run(Arc::new(AtomicBool::new(false))).unwrap();
+    assert_eq!(b.history_now().len(), 2);
+    assert_eq!(b.history_now()[1].to, 9);
+    opts.steps = 10;
+    opts.lr /= 10.0;
+    let mut b = Trainer::new(opts).unwrap();
+    b.run(Arc::new(AtomicBool::new(false))).unwrap();
+    let h = b.history_now();
+    assert_eq!(h.len(), 3);
+    assert_eq!((h[2].from, h[2].to), (9, 10));
 
     let out = dir.path().join("models/next");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_gllmm"))
@@ -161,9 +181,9 @@ fn the_history_of_every_stretch_reaches_the_manifest() {
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
     let t = &m["training"];
-    assert_eq!(t["steps"], 8);
-    assert_eq!(t["history"].as_array().unwrap().len(), 2);
-    assert_eq!(t["history"][1]["to"], 8);
+    assert_eq!(t["steps"], 10);
+    assert_eq!(t["history"].as_array().unwrap().len(), 3);
+    assert_eq!(t["history"][1]["to"], 9);
     assert_eq!(
         t["data"].as_str().unwrap(),
         format!("{}; two of the three pictures", h[0].data)

@@ -321,12 +321,13 @@ impl Trainer {
         Ok(())
     }
 
-    /// The history up to the current step: the earlier stretches and this one.
+    /// The history up to the current step: the earlier stretches and this one, which
+    /// extends the last when a resume changed nothing but the step.
     pub fn history_now(&self) -> Vec<Stretch> {
         let mut h = self.history.clone();
         let (from, s0) = self.start;
         if self.adam.step > from {
-            h.push(Stretch {
+            let now = Stretch {
                 from,
                 to: self.adam.step,
                 hours: (self.elapsed_s - s0) / 3600.0,
@@ -343,7 +344,19 @@ impl Trainer {
                     precision: format!("{:?}", self.opts.precision).to_lowercase(),
                     lambda_weights: self.opts.lambda_weights.clone(),
                 }),
-            });
+            };
+            match h.last_mut() {
+                Some(last)
+                    if last.to == from
+                        && last.data == now.data
+                        && last.settings.is_some()
+                        && last.settings == now.settings =>
+                {
+                    last.to = now.to;
+                    last.hours += now.hours;
+                }
+                _ => h.push(now),
+            }
         }
         h
     }
