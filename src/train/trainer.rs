@@ -349,7 +349,6 @@ impl Trainer {
                 Some(last)
                     if last.to == from
                         && last.data == now.data
-                        && last.settings.is_some()
                         && last.settings == now.settings =>
                 {
                     last.to = now.to;
