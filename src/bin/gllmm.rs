@@ -668,9 +668,6 @@ fn write_manifest(model: &Path, eval: Option<&Path>) -> Result<(), String> {
             "steps": meta("step").parse::<i64>().unwrap_or(0),
             "hours": (hours * 100.0).round() / 100.0,
             "data": data.join("; "),
-            "batch": meta("batch"),
-            "crop": meta("crop"),
-            "precision": meta("precision"),
             "history": history,
         },
     });

@@ -291,13 +291,6 @@ impl Trainer {
         let mut meta = HashMap::new();
         meta.insert("step".to_string(), self.adam.step.to_string());
         meta.insert("elapsed_s".to_string(), format!("{:.1}", self.elapsed_s));
-        meta.insert("data".to_string(), self.opts.data.display().to_string());
-        meta.insert("batch".to_string(), self.opts.batch.to_string());
-        meta.insert("crop".to_string(), self.opts.crop.to_string());
-        meta.insert(
-            "precision".to_string(),
-            format!("{:?}", self.opts.precision),
-        );
         let history = serde_json::to_string(&self.history_now())
             .map_err(|e| Error::Model(format!("cannot record the training history: {e}")))?;
         meta.insert("history".to_string(), history);
