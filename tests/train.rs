@@ -111,15 +111,23 @@ fn a_run_from_exported_weights_keeps_their_history_with_fresh_moments() {
     );
     assert_eq!(b.adam.moment_steps, 0);
     assert!((b.elapsed_s - a.elapsed_s).abs() < 0.1);
-    let before: Vec<(String, Tensor)> = b.vs.variables().into_iter().collect();
+    // Deep copies: the variables' tensors share storage with the live weights.
+    let before: Vec<(String, Tensor)> =
+        b.vs.variables()
+            .into_iter()
+            .map(|(k, t)| (k, t.copy()))
+            .collect();
     let x = Tensor::rand([2, 3, 64, 64], (tch::Kind::Float, tch::Device::Cpu));
     b.train_step(&x);
     // Adam's first step moves each updated weight by at most about lr, as on a new run.
     let vars = b.vs.variables();
+    let mut largest: f64 = 0.0;
     for (k, t) in &before {
         let moved = (&vars[k] - t).abs().max().double_value(&[]);
         assert!(moved < 1.5e-3, "{k} moved {moved} on the first step");
+        largest = largest.max(moved);
     }
+    assert!(largest > 1e-4, "the first step moved no weight ({largest})");
     assert_eq!((b.step(), b.adam.moment_steps), (7, 1));
 }
 
