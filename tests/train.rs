@@ -98,7 +98,7 @@ fn a_run_from_exported_weights_keeps_their_history_with_fresh_moments() {
     let dir = tempfile::tempdir().unwrap();
     let a = trained_run(dir.path());
     let model = dir.path().join("model.safetensors");
-    gllmm::train::export(&dir.path().join("run"), &model, &Default::default()).unwrap();
+    gllmm::train::export(&[dir.path().join("run")], &model, &Default::default()).unwrap();
     let mut opts = options(&dir.path().join("second"));
     opts.data = dir.path().join("data");
     opts.init = Some(model);
@@ -132,11 +132,65 @@ fn a_run_from_exported_weights_keeps_their_history_with_fresh_moments() {
 }
 
 #[test]
+fn export_averages_checkpoints_and_refuses_other_architectures() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = trained_run(dir.path());
+    let early = dir.path().join("step6.safetensors");
+    std::fs::copy(dir.path().join("run/checkpoint.safetensors"), &early).unwrap();
+    let at6: Vec<(String, Tensor)> =
+        t.vs.variables()
+            .into_iter()
+            .map(|(k, t)| (k, t.copy()))
+            .collect();
+    let x = Tensor::rand([2, 3, 64, 64], (tch::Kind::Float, tch::Device::Cpu));
+    t.train_step(&x);
+    t.save_checkpoint().unwrap();
+    let at7 = t.vs.variables();
+
+    let model = dir.path().join("avg/model.safetensors");
+    let run = dir.path().join("run");
+    gllmm::train::export(&[run.clone(), early.clone()], &model, &Default::default()).unwrap();
+    let wf = gllmm::model::weights::deserialize(&std::fs::read(&model).unwrap()).unwrap();
+    assert_eq!(wf.metadata["averaged_steps"], "6,7");
+    assert_eq!(
+        wf.metadata["step"], "7",
+        "the latest checkpoint's metadata is kept"
+    );
+    let mut moved = 0;
+    for (k, a) in &at6 {
+        let mean = (a + &at7[k]) / 2.0;
+        let got = &wf.tensors[k];
+        let err = (got - &mean).abs().max().double_value(&[]);
+        let tol = 1e-3 * (1.0 + mean.abs().max().double_value(&[]));
+        assert!(err <= tol, "{k}: {err} off the mean");
+        moved += usize::from(!a.equal(&at7[k]));
+    }
+    assert!(moved > 0, "the extra step changed no weight");
+
+    let other = Trainer::new(TrainOptions {
+        config: ModelConfig::new(16, 24, vec![0.005, 0.02]),
+        run_dir: dir.path().join("other"),
+        ..options(dir.path())
+    })
+    .unwrap();
+    other.save_checkpoint().unwrap();
+    let err = gllmm::train::export(
+        &[run, dir.path().join("other")],
+        &model,
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("architecture"), "{err}");
+    let err = gllmm::train::export(&[], &model, &Default::default()).unwrap_err();
+    assert!(err.to_string().contains("no checkpoint"), "{err}");
+}
+
+#[test]
 fn the_history_of_every_stretch_reaches_the_manifest() {
     let dir = tempfile::tempdir().unwrap();
     trained_run(dir.path());
     let model = dir.path().join("model.safetensors");
-    gllmm::train::export(&dir.path().join("run"), &model, &Default::default()).unwrap();
+    gllmm::train::export(&[dir.path().join("run")], &model, &Default::default()).unwrap();
     let mut opts = options(&dir.path().join("second"));
     opts.data = dir.path().join("data");
     opts.run_dir = dir.path().join("second/run");
@@ -312,7 +366,7 @@ fn export_load_eval_compare() {
     .unwrap();
     t.run(Arc::new(AtomicBool::new(false))).unwrap();
     let out = dir.path().join("models/exported/model.safetensors");
-    let hash = gllmm::train::export(&dir.path().join("run"), &out, &Default::default()).unwrap();
+    let hash = gllmm::train::export(&[dir.path().join("run")], &out, &Default::default()).unwrap();
     let codec = Codec::load(out.parent().unwrap(), &CodecOptions::default()).unwrap();
     assert_eq!(codec.hash(), hash);
     assert_eq!(codec.name(), "exported");

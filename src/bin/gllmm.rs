@@ -216,10 +216,12 @@ enum Cmd {
     },
     /// Time encode and decode of a random-weights model, split by stage.
     Bench(BenchArgs),
-    /// Turn a training checkpoint into a shipped model (f16, frozen z prior).
+    /// Turn a training checkpoint into a shipped model (f16, frozen z prior); several
+    /// checkpoints of one run are averaged into one model.
     Export {
-        /// Run directory or checkpoint file.
-        checkpoint: PathBuf,
+        /// Run directories or checkpoint files.
+        #[arg(required = true)]
+        checkpoints: Vec<PathBuf>,
         /// Output model directory, e.g. models/gllmm-default.
         #[arg(short, long)]
         output: PathBuf,
@@ -626,12 +628,12 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Cmd::Bench(args) => bench(&args)?,
         Cmd::Export {
-            checkpoint,
+            checkpoints,
             output,
             eval,
         } => {
             let file = output.join("model.safetensors");
-            let hash = gllmm::train::export(&checkpoint, &file, &Default::default())
+            let hash = gllmm::train::export(&checkpoints, &file, &Default::default())
                 .map_err(|e| e.to_string())?;
             eprintln!("exported {} (hash {})", file.display(), gllmm::hex(&hash));
             write_manifest(&file, eval.as_deref())?;
@@ -671,6 +673,10 @@ fn write_manifest(model: &Path, eval: Option<&Path>) -> Result<(), String> {
             "history": history,
         },
     });
+    if let Some(steps) = wf.metadata.get("averaged_steps") {
+        let steps: Vec<i64> = steps.split(',').filter_map(|s| s.parse().ok()).collect();
+        m["training"]["averaged_steps"] = steps.into();
+    }
     if let Some(e) = eval {
         let v = read_json(e)?;
         if v["hash"].as_str() != Some(hash.as_str()) {
