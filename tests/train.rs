@@ -59,6 +59,14 @@ fn trained_run(dir: &Path) -> Trainer {
     t
 }
 
+/// Deep copies of a trainer's weights: its variables share storage with the live ones.
+fn weights_now(t: &Trainer) -> Vec<(String, Tensor)> {
+    t.vs.variables()
+        .into_iter()
+        .map(|(k, v)| (k, v.copy()))
+        .collect()
+}
+
 #[test]
 fn steps_reduce_the_loss_on_a_fixed_batch() {
     let dir = tempfile::tempdir().unwrap();
@@ -111,12 +119,7 @@ fn a_run_from_exported_weights_keeps_their_history_with_fresh_moments() {
     );
     assert_eq!(b.adam.moment_steps, 0);
     assert!((b.elapsed_s - a.elapsed_s).abs() < 0.1);
-    // Deep copies: the variables' tensors share storage with the live weights.
-    let before: Vec<(String, Tensor)> =
-        b.vs.variables()
-            .into_iter()
-            .map(|(k, t)| (k, t.copy()))
-            .collect();
+    let before = weights_now(&b);
     let x = Tensor::rand([2, 3, 64, 64], (tch::Kind::Float, tch::Device::Cpu));
     b.train_step(&x);
     // Adam's first step moves each updated weight by at most about lr, as on a new run.
@@ -137,11 +140,7 @@ fn export_averages_checkpoints_and_refuses_other_architectures() {
     let mut t = trained_run(dir.path());
     let early = dir.path().join("step6.safetensors");
     std::fs::copy(dir.path().join("run/checkpoint.safetensors"), &early).unwrap();
-    let at6: Vec<(String, Tensor)> =
-        t.vs.variables()
-            .into_iter()
-            .map(|(k, t)| (k, t.copy()))
-            .collect();
+    let at6 = weights_now(&t);
     let x = Tensor::rand([2, 3, 64, 64], (tch::Kind::Float, tch::Device::Cpu));
     t.train_step(&x);
     t.save_checkpoint().unwrap();
