@@ -548,7 +548,7 @@ pub fn export(
         })
         .collect::<Result<Vec<_>, Error>>()?;
     files.sort_by_key(|(step, _)| *step);
-    let (_, last) = files
+    let (last_step, last) = files
         .pop()
         .ok_or_else(|| Error::InvalidInput("no checkpoint to export".into()))?;
     let mut tensors = last.tensors;
@@ -587,8 +587,9 @@ pub fn export(
         }
         let steps: Vec<String> = files
             .iter()
-            .map(|(s, _)| s.to_string())
-            .chain([meta.get("step").cloned().unwrap_or_default()])
+            .map(|(s, _)| *s)
+            .chain([last_step])
+            .map(|s| s.to_string())
             .collect();
         meta.insert("averaged_steps".to_string(), steps.join(","));
     }
