@@ -59,6 +59,14 @@ impl From<Prec> for Precision {
     }
 }
 
+/// Training's precision: `auto` takes bf16 only where the device computes it natively.
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum TrainPrec {
+    Auto,
+    F32,
+    Bf16,
+}
+
 /// The images and qualities of an evaluation, shared by `eval` and `compare`.
 #[derive(Args, Clone)]
 struct EvalSet {
@@ -253,8 +261,9 @@ struct TrainArgs {
     lr: f64,
     #[arg(long, default_value_t = 1_000_000)]
     steps: i64,
-    #[arg(long, value_enum, default_value = "bf16")]
-    precision: Prec,
+    /// Precision of the transforms (auto: bf16 on CUDA and on CPUs with native bf16, else f32).
+    #[arg(long, value_enum, default_value = "auto")]
+    precision: TrainPrec,
     /// Where the network trains (auto: CUDA when there is one).
     #[arg(long, value_enum, default_value = "auto")]
     device: Dev,
@@ -440,6 +449,14 @@ fn run(cli: Cli) -> Result<(), String> {
             let run_dir = a
                 .run_dir
                 .unwrap_or_else(|| gllmm_home().join("runs").join(&a.name));
+            let device = DeviceChoice::from(a.device);
+            let precision = match a.precision {
+                TrainPrec::Auto => {
+                    Precision::fastest_on(device.resolve().map_err(|e| e.to_string())?)
+                }
+                TrainPrec::F32 => Precision::F32,
+                TrainPrec::Bf16 => Precision::Bf16,
+            };
             let opts = TrainOptions {
                 data: a.data,
                 run_dir,
@@ -448,8 +465,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 crop: a.crop,
                 lr: a.lr,
                 steps: a.steps,
-                precision: a.precision.into(),
-                device: a.device.into(),
+                precision,
+                device,
                 threads: a.threads,
                 checkpoint_secs: a.checkpoint_secs,
                 serial_fraction: a.serial_fraction,
@@ -464,11 +481,12 @@ fn run(cli: Cli) -> Result<(), String> {
             };
             let mut trainer = Trainer::new(opts).map_err(|e| e.to_string())?;
             eprintln!(
-                "training {:?} from step {} in {} on {:?}",
+                "training {:?} from step {} in {} on {:?} in {:?}",
                 trainer.opts.config,
                 trainer.step(),
                 trainer.opts.run_dir.display(),
-                trainer.vs.device()
+                trainer.vs.device(),
+                trainer.opts.precision
             );
             let stop = Arc::new(AtomicBool::new(false));
             let s = stop.clone();
