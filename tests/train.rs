@@ -34,7 +34,7 @@ fn options(dir: &Path) -> TrainOptions {
         crop: 64,
         lr: 1e-3,
         steps: 6,
-        precision: Precision::F32,
+        precision: Some(Precision::F32),
         device: DeviceChoice::Cpu,
         threads: 1,
         checkpoint_secs: 3600,
@@ -358,6 +358,30 @@ fn training_on_cuda_without_a_gpu_is_an_error() {
     .err()
     .expect("no CUDA device here");
     assert!(err.to_string().contains("CUDA"), "{err}");
+}
+
+#[test]
+fn no_precision_trains_in_the_devices_fastest_and_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_pictures(&dir.path().join("data"), 2);
+    let mut t = Trainer::new(TrainOptions {
+        precision: None,
+        steps: 1,
+        ..options(dir.path())
+    })
+    .unwrap();
+    let fastest = Precision::fastest_on(tch::Device::Cpu);
+    assert_eq!(t.precision, fastest);
+    t.run(Arc::new(AtomicBool::new(false))).unwrap();
+    let wf = gllmm::model::weights::deserialize(
+        &std::fs::read(dir.path().join("run/checkpoint.safetensors")).unwrap(),
+    )
+    .unwrap();
+    let want = format!(
+        "\"precision\":\"{}\"",
+        format!("{fastest:?}").to_lowercase()
+    );
+    assert!(wf.metadata["history"].contains(&want), "{:?}", wf.metadata);
 }
 
 #[test]

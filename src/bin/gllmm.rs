@@ -449,13 +449,10 @@ fn run(cli: Cli) -> Result<(), String> {
             let run_dir = a
                 .run_dir
                 .unwrap_or_else(|| gllmm_home().join("runs").join(&a.name));
-            let device = DeviceChoice::from(a.device);
             let precision = match a.precision {
-                TrainPrec::Auto => {
-                    Precision::fastest_on(device.resolve().map_err(|e| e.to_string())?)
-                }
-                TrainPrec::F32 => Precision::F32,
-                TrainPrec::Bf16 => Precision::Bf16,
+                TrainPrec::Auto => None,
+                TrainPrec::F32 => Some(Precision::F32),
+                TrainPrec::Bf16 => Some(Precision::Bf16),
             };
             let opts = TrainOptions {
                 data: a.data,
@@ -466,7 +463,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 lr: a.lr,
                 steps: a.steps,
                 precision,
-                device,
+                device: a.device.into(),
                 threads: a.threads,
                 checkpoint_secs: a.checkpoint_secs,
                 serial_fraction: a.serial_fraction,
@@ -486,7 +483,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 trainer.step(),
                 trainer.opts.run_dir.display(),
                 trainer.vs.device(),
-                trainer.opts.precision
+                trainer.precision
             );
             let stop = Arc::new(AtomicBool::new(false));
             let s = stop.clone();

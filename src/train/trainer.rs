@@ -32,7 +32,8 @@ pub struct TrainOptions {
     pub lr: f64,
     /// Total steps of the run; the learning rate drops 10x for the last 10 %.
     pub steps: i64,
-    pub precision: Precision,
+    /// Precision of the transforms; `None` takes `Precision::fastest_on` the device.
+    pub precision: Option<Precision>,
     /// Where the network trains; the data loader and validation's coding stay on the CPU.
     pub device: DeviceChoice,
     pub threads: usize,
@@ -113,6 +114,8 @@ pub struct Trainer {
     pub vs: VarStore,
     pub net: Network,
     pub adam: Adam,
+    /// What the transforms train in: `opts.precision`, or the device's fastest.
+    pub precision: Precision,
     pub elapsed_s: f64,
     rng: StdRng,
     lambda_draw: Option<WeightedIndex<f64>>,
@@ -197,6 +200,9 @@ impl Trainer {
             }
         }
         let device = opts.device.resolve()?;
+        let precision = opts
+            .precision
+            .unwrap_or_else(|| Precision::fastest_on(device));
         tch::manual_seed(opts.seed as i64);
         let vs = VarStore::new(device);
         let net = Network::new(&vs.root(), &opts.config);
@@ -234,6 +240,7 @@ impl Trainer {
             opts,
             vs,
             net,
+            precision,
             elapsed_s,
             rng: StdRng::seed_from_u64(rng_seed),
             lambda_draw,
@@ -268,7 +275,7 @@ impl Trainer {
         } else {
             ContextMode::Checkerboard
         };
-        let out = self.net.forward_train(x, li, mode, self.opts.precision);
+        let out = self.net.forward_train(x, li, mode, self.precision);
         let s = x.size();
         let pixels = s[0] * s[2] * s[3];
         let mse = (&out.x_hat - x).square().mean(Kind::Float);
@@ -334,7 +341,7 @@ impl Trainer {
                     batch: self.opts.batch,
                     crop: self.opts.crop,
                     lr: self.opts.lr,
-                    precision: format!("{:?}", self.opts.precision).to_lowercase(),
+                    precision: format!("{:?}", self.precision).to_lowercase(),
                     lambda_weights: self.opts.lambda_weights.clone(),
                 }),
             };
