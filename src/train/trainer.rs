@@ -32,7 +32,7 @@ pub struct TrainOptions {
     pub lr: f64,
     /// Total steps of the run; the learning rate drops 10x for the last 10 %.
     pub steps: i64,
-    /// Precision of the transforms; `None` takes `Precision::fastest_on` the device.
+    /// Precision of the transforms; `None`: the device's fastest (`Precision::fastest_on`).
     pub precision: Option<Precision>,
     /// Where the network trains; the data loader and validation's coding stay on the CPU.
     pub device: DeviceChoice,
