@@ -14,9 +14,11 @@
 # seconds at LR/10 (default 150 s) with LAMBDA_WEIGHTS if set, batch 16 of 256² crops, on
 # CUDA unless GLLMM_TRAIN_DEVICE says otherwise (`cpu` runs the whole script here, for a
 # dry run). PACK_JPEG=Q packs PNG pictures as 4:4:4 JPEG of quality Q so that more of the
-# set travels. The checkpoint comes back in 15 MB parts; `unpack` joins them. Continue
-# from it with `gllmm train --init FILE` and judge it like any candidate:
-# `gllmm export FILE -o DIR`, then `gllmm eval`.
+# set travels. RESUME=1 continues the run a previous `run` left on the same, still warm
+# machine (Adam's state included) instead of starting from the packed weights. The
+# checkpoint comes back in 15 MB parts; `unpack` joins them. Continue from it with
+# `gllmm train --init FILE` and judge it like any candidate: `gllmm export FILE -o DIR`,
+# then `gllmm eval`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -91,8 +93,14 @@ run() {
   local init=models/gllmm-default/model.safetensors
   [[ -f "$pack_dir/init.safetensors" ]] && init="$pack_dir/init.safetensors"
   local run_dir="$GLLMM_HOME/run" lr="${LR:-1e-4}"
-  # A checkpoint left there would be resumed instead of the packed start weights.
-  rm -rf "$run_dir"
+  # A checkpoint left there is resumed instead of the packed start weights: wanted only
+  # with RESUME=1, for a second call on a machine still warm from the first.
+  if [[ "${RESUME:-0}" == 1 ]]; then
+    [[ -f "$run_dir/checkpoint.safetensors" ]] ||
+      { echo "gpu-train: RESUME=1 but no run at $run_dir (a fresh machine?)" >&2; exit 3; }
+  else
+    rm -rf "$run_dir"
+  fi
   local val=()
   if [[ -n "$(ls -A "$pack_dir/val" 2>/dev/null)" ]]; then
     val=(--val-data "$pack_dir/val" --val-images 2 --val-every "${VAL_EVERY:-1000}")
@@ -140,5 +148,5 @@ case "${1:-}" in
   pack) shift; pack "$@" ;;
   run) run ;;
   unpack) shift; unpack "$@" ;;
-  *) sed -n '2,18p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,21p' "$0" >&2; exit 2 ;;
 esac
