@@ -148,5 +148,5 @@ case "${1:-}" in
   pack) shift; pack "$@" ;;
   run) run ;;
   unpack) shift; unpack "$@" ;;
-  *) sed -n '2,21p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,/^set -euo/{/^#/p}' "$0" >&2; exit 2 ;;
 esac
