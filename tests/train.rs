@@ -361,7 +361,7 @@ fn training_on_cuda_without_a_gpu_is_an_error() {
 }
 
 #[test]
-fn no_precision_trains_in_the_devices_fastest_and_records_it() {
+fn no_precision_records_the_precision_it_picks() {
     let dir = tempfile::tempdir().unwrap();
     write_pictures(&dir.path().join("data"), 2);
     let mut t = Trainer::new(TrainOptions {
@@ -370,17 +370,14 @@ fn no_precision_trains_in_the_devices_fastest_and_records_it() {
         ..options(dir.path())
     })
     .unwrap();
-    let fastest = Precision::fastest_on(tch::Device::Cpu);
-    assert_eq!(t.precision, fastest);
+    // The pick is timed on CPUs with AVX-512 bf16, so a second probe may differ.
+    let picked = t.precision;
     t.run(Arc::new(AtomicBool::new(false))).unwrap();
     let wf = gllmm::model::weights::deserialize(
         &std::fs::read(dir.path().join("run/checkpoint.safetensors")).unwrap(),
     )
     .unwrap();
-    let want = format!(
-        "\"precision\":\"{}\"",
-        format!("{fastest:?}").to_lowercase()
-    );
+    let want = format!("\"precision\":\"{}\"", format!("{picked:?}").to_lowercase());
     assert!(wf.metadata["history"].contains(&want), "{:?}", wf.metadata);
 }
 
