@@ -35,6 +35,15 @@ impl Precision {
         }
     }
 
+    /// `x` in the strides this precision's convolutions run fastest on: channels_last
+    /// (NHWC) for oneDNN's bf16 convolutions, whose outputs keep it; as given for f32.
+    pub fn layout(self, x: &Tensor) -> Tensor {
+        match self {
+            Precision::F32 => x.shallow_clone(),
+            Precision::Bf16 => x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]),
+        }
+    }
+
     fn kind(self) -> Kind {
         match self {
             Precision::F32 => Kind::Float,
@@ -55,16 +64,13 @@ fn cpu_has_bf16() -> bool {
 
 /// Best-of-three time of a training pass (forward and backward) through an N = 64
 /// concatenated residual block on a batch of four 256² crops at quarter scale, in f32
-/// and in bf16 (channels_last, as the transforms feed it).
+/// and in bf16, each in its layout (`Precision::layout`), as the transforms feed it.
 fn probe_cpu() -> [Duration; 2] {
     let vs = tch::nn::VarStore::new(Device::Cpu);
     let block = Crb::new(vs.root(), 64);
     let x = Tensor::randn([4, 64, 64, 64], (Kind::Float, Device::Cpu));
     [Precision::F32, Precision::Bf16].map(|prec| {
-        let x = match prec {
-            Precision::F32 => x.shallow_clone(),
-            Precision::Bf16 => channels_last(&x),
-        };
+        let x = prec.layout(&x);
         (0..4)
             .map(|_| {
                 let t0 = Instant::now();
@@ -76,12 +82,6 @@ fn probe_cpu() -> [Duration; 2] {
             .min()
             .unwrap_or_default()
     })
-}
-
-/// The same tensor in channels_last (NHWC) strides, which oneDNN's bf16 convolutions
-/// run fastest on; convolution outputs keep the layout.
-pub fn channels_last(x: &Tensor) -> Tensor {
-    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
 fn cast(x: &Tensor, k: Kind) -> Tensor {

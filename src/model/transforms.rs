@@ -1,6 +1,6 @@
 //! Analysis and synthesis transforms (g_a, g_s) and the hyperprior transforms (h_a, h_s).
 
-use super::layers::{Attention, Conv, Crb, Precision, ResDown, ResUp, SubpelConv, channels_last};
+use super::layers::{Attention, Conv, Crb, Precision, ResDown, ResUp, SubpelConv};
 use tch::{Tensor, nn::Path};
 
 /// g_a: image (3 channels) -> y (M channels) at 1/16 resolution.
@@ -33,11 +33,7 @@ impl Analysis {
     }
 
     pub fn forward(&self, x: &Tensor, prec: Precision) -> Tensor {
-        let x = if prec == Precision::Bf16 {
-            channels_last(x)
-        } else {
-            x.shallow_clone()
-        };
+        let x = prec.layout(x);
         let h = self.crb1.forward(&self.rb1.forward(&x, prec), prec);
         let h = self.crb2.forward(&self.rb2.forward(&h, prec), prec);
         let h = self.attn1.forward(&h, prec);
@@ -77,11 +73,7 @@ impl Synthesis {
     }
 
     pub fn forward(&self, y: &Tensor, prec: Precision) -> Tensor {
-        let y = if prec == Precision::Bf16 {
-            channels_last(y)
-        } else {
-            y.shallow_clone()
-        };
+        let y = prec.layout(y);
         let h = self.attn1.forward(&y, prec);
         let h = self.crb1.forward(&self.up1.forward(&h, prec), prec);
         let h = self.attn2.forward(&h, prec);
