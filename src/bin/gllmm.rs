@@ -59,7 +59,7 @@ impl From<Prec> for Precision {
     }
 }
 
-/// Training's precision: `auto` takes bf16 only where the device computes it natively.
+/// Training's precision: `auto` takes bf16 only where it runs faster than f32.
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum TrainPrec {
     Auto,
