@@ -444,7 +444,9 @@ impl Trainer {
         let mut last_ckpt = Instant::now();
         let mut t0 = Instant::now();
         let l = self.opts.config.lambdas.len();
-        let mut ema = vec![(0.0f64, 0.0f64); l];
+        // Running bpp/PSNR per λ; `None` until that λ has been drawn, so the bar never shows a
+        // made-up 0 bpp / 0 dB for it.
+        let mut ema: Vec<Option<(f64, f64)>> = vec![None; l];
         while self.adam.step < self.opts.steps && !stop.load(Ordering::Relaxed) {
             let x = rx
                 .recv()
@@ -453,12 +455,10 @@ impl Trainer {
             self.elapsed_s += t0.elapsed().as_secs_f64();
             t0 = Instant::now();
             let psnr = 10.0 * (1.0 / mse.max(1e-12)).log10();
-            let e = &mut ema[li];
-            *e = if e.0 == 0.0 {
-                (bpp, psnr)
-            } else {
-                (0.95 * e.0 + 0.05 * bpp, 0.95 * e.1 + 0.05 * psnr)
-            };
+            ema[li] = Some(match ema[li] {
+                None => (bpp, psnr),
+                Some((b, p)) => (0.95 * b + 0.05 * bpp, 0.95 * p + 0.05 * psnr),
+            });
             let step = self.adam.step;
             writeln!(
                 log,
@@ -470,7 +470,10 @@ impl Trainer {
             let msg = format!(
                 "loss {loss:.3} | {}",
                 ema.iter()
-                    .map(|(b, p)| format!("{b:.3}bpp/{p:.1}dB"))
+                    .map(|e| match e {
+                        Some((b, p)) => format!("{b:.3}bpp/{p:.1}dB"),
+                        None => "-".to_string(),
+                    })
                     .collect::<Vec<_>>()
                     .join(" ")
             );
