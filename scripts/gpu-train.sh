@@ -15,10 +15,13 @@
 # CUDA unless GLLMM_TRAIN_DEVICE says otherwise (`cpu` runs the whole script here, for a
 # dry run). PACK_JPEG=Q packs PNG pictures as 4:4:4 JPEG of quality Q so that more of the
 # set travels. RESUME=1 continues the run a previous `run` left on the same, still warm
-# machine (Adam's state included) instead of starting from the packed weights. The
-# checkpoint comes back in 15 MB parts; `unpack` joins them. Continue from it with
-# `gllmm train --init FILE` and judge it like any candidate: `gllmm export FILE -o DIR`,
-# then `gllmm eval`.
+# machine (Adam's state included) instead of starting from the packed weights. SNAP_S=S
+# checkpoints every S seconds and keeps each one of the finish (after its first SNAP_AFTER
+# seconds), across RESUME calls; the call then exports their average too (`gllmm export`,
+# f16), since an average of a finish's copies measures better than its last checkpoint. The
+# checkpoint (and the average) come back in 15 MB parts; `unpack` joins them. Continue
+# with `gllmm train --init FILE` and judge it like any candidate: `gllmm export FILE -o
+# DIR`, then `gllmm eval`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -95,11 +98,12 @@ run() {
   local run_dir="$GLLMM_HOME/run" lr="${LR:-1e-4}"
   # A checkpoint left there is resumed instead of the packed start weights: wanted only
   # with RESUME=1, for a second call on a machine still warm from the first.
+  local snaps="$GLLMM_HOME/snaps"
   if [[ "${RESUME:-0}" == 1 ]]; then
     [[ -f "$run_dir/checkpoint.safetensors" ]] ||
       { echo "gpu-train: RESUME=1 but no run at $run_dir (a fresh machine?)" >&2; exit 3; }
   else
-    rm -rf "$run_dir"
+    rm -rf "$run_dir" "$snaps"
   fi
   local val=()
   if [[ -n "$(ls -A "$pack_dir/val" 2>/dev/null)" ]]; then
@@ -109,7 +113,7 @@ run() {
   [[ -f "$pack_dir/data-note" ]] && note=(--data-note "$(cat "$pack_dir/data-note")")
   local args=(train --data "$pack_dir/data" "${note[@]}" --run-dir "$run_dir" --init "$init"
     --device "$dev" --precision bf16 --threads "${THREADS:-8}" --batch "${BATCH:-16}"
-    --crop "${CROP:-256}" --steps 100000000 --checkpoint-secs 60 "${val[@]}")
+    --crop "${CROP:-256}" --steps 100000000 --checkpoint-secs "${SNAP_S:-60}" "${val[@]}")
   # SIGTERM makes the trainer write its checkpoint and stop; KILL only if that hangs.
   if [[ "${BULK_S:-300}" != 0 ]]; then
     timeout -k 60 -s TERM "${BULK_S:-300}" "$bin" "${args[@]}" --lr "$lr" 2>&1 |
@@ -117,14 +121,46 @@ run() {
   fi
   local weights=()
   [[ -n "${LAMBDA_WEIGHTS:-}" ]] && weights=(--lambda-weights "$LAMBDA_WEIGHTS")
+  local ckpt="$run_dir/checkpoint.safetensors" snapper=""
+  if [[ -n "${SNAP_S:-}" ]]; then
+    mkdir -p "$snaps"
+    # Named by the checkpoint's time, so a checkpoint seen twice is kept once.
+    (sleep "${SNAP_AFTER:-0}"; while sleep "$SNAP_S"; do
+      [[ -f "$ckpt" ]] && cp "$ckpt" "$snaps/snap-$(stat -c %Y "$ckpt").safetensors"
+    done) &
+    snapper=$!
+  fi
   timeout -k 60 -s TERM "${FINISH_S:-150}" "$bin" "${args[@]}" "${weights[@]}" \
     --lr "$(awk -v l="$lr" 'BEGIN { print l / 10 }')" 2>&1 | tee -a "$out/train.log" || true
-  [[ -f "$run_dir/checkpoint.safetensors" ]] || { echo "gpu-train: no checkpoint" >&2; exit 1; }
-  cp "$run_dir/train.csv" "$out/"
-  [[ -f "$run_dir/val.csv" ]] && cp "$run_dir/val.csv" "$out/"
-  split -b 15M -d "$run_dir/checkpoint.safetensors" "$out/checkpoint.part"
-  sha256sum "$run_dir/checkpoint.safetensors" | cut -d' ' -f1 >"$out/checkpoint.sha256"
+  [[ -n "$snapper" ]] && kill "$snapper"
+  [[ -f "$ckpt" ]] || { echo "gpu-train: no checkpoint" >&2; exit 1; }
+  local meta="$GLLMM_HOME/meta"
+  rm -rf "$meta"
+  mkdir -p "$meta"
+  mv "$out/train.log" "$meta/"
+  cp "$run_dir/train.csv" "$meta/"
+  [[ -f "$run_dir/val.csv" ]] && cp "$run_dir/val.csv" "$meta/"
+  split -b 15M -d "$ckpt" "$out/checkpoint.part"
+  sha256sum "$ckpt" | cut -d' ' -f1 >"$meta/checkpoint.sha256"
+  if [[ -n "${SNAP_S:-}" ]]; then
+    cp "$ckpt" "$snaps/snap-$(stat -c %Y "$ckpt").safetensors"
+    ls "$snaps" >"$meta/snaps.txt"
+    rm -rf "$GLLMM_HOME/avg"
+    "$bin" export "$snaps"/*.safetensors -o "$GLLMM_HOME/avg" 2>&1 | tee "$meta/export.log"
+    cp "$GLLMM_HOME/avg/manifest.json" "$meta/avg-manifest.json"
+    split -b 15M -d "$GLLMM_HOME/avg/model.safetensors" "$out/avg.part"
+    sha256sum "$GLLMM_HOME/avg/model.safetensors" | cut -d' ' -f1 >"$meta/avg.sha256"
+  fi
+  # Few files come back, so the small ones travel as one.
+  tar -C "$meta" -cf "$out/meta.tar" .
   ls -la "$out"
+}
+
+# join_parts PREFIX FILE SUM: PREFIX.part* joined into FILE, which must match SUM's hash.
+join_parts() {
+  cat "$1".part* >"$2"
+  [[ "$(sha256sum "$2" | cut -d' ' -f1)" == "$(cat "$3")" ]] ||
+    { echo "gpu-train: $2, joined from $1.part*, does not match its checksum" >&2; exit 1; }
 }
 
 unpack() {
@@ -133,15 +169,18 @@ unpack() {
   source scripts/env.sh
   local to="$GLLMM_HOME/gpu"
   mkdir -p "$to"
-  cat "$from"/checkpoint.part* >"$to/$name.safetensors"
-  if [[ "$(sha256sum "$to/$name.safetensors" | cut -d' ' -f1)" != "$(cat "$from/checkpoint.sha256")" ]]; then
-    echo "gpu-train: the joined checkpoint does not match its checksum" >&2
-    exit 1
+  local meta="$to/$name.meta"
+  rm -rf "$meta"
+  mkdir -p "$meta"
+  tar -C "$meta" -xf "$from/meta.tar"
+  join_parts "$from/checkpoint" "$to/$name.safetensors" "$meta/checkpoint.sha256"
+  echo "gpu-train: $to/$name.safetensors (logs in $meta)"
+  if [[ -f "$meta/avg.sha256" ]]; then
+    mkdir -p "$to/$name.avg"
+    join_parts "$from/avg" "$to/$name.avg/model.safetensors" "$meta/avg.sha256"
+    cp "$meta/avg-manifest.json" "$to/$name.avg/manifest.json"
+    echo "gpu-train: $to/$name.avg (the average of $(wc -l <"$meta/snaps.txt") finish checkpoints)"
   fi
-  for f in train.csv val.csv train.log; do
-    [[ -f "$from/$f" ]] && cp "$from/$f" "$to/$name.$f"
-  done
-  echo "gpu-train: $to/$name.safetensors"
 }
 
 case "${1:-}" in
