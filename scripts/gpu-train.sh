@@ -132,7 +132,7 @@ run() {
   fi
   timeout -k 60 -s TERM "${FINISH_S:-150}" "$bin" "${args[@]}" "${weights[@]}" \
     --lr "$(awk -v l="$lr" 'BEGIN { print l / 10 }')" 2>&1 | tee -a "$out/train.log" || true
-  [[ -n "$snapper" ]] && kill "$snapper"
+  [[ -z "$snapper" ]] || kill "$snapper" 2>/dev/null || true
   [[ -f "$ckpt" ]] || { echo "gpu-train: no checkpoint" >&2; exit 1; }
   local meta="$GLLMM_HOME/meta"
   rm -rf "$meta"
