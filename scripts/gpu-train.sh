@@ -81,6 +81,19 @@ pack() {
     >"$pack_dir/data-note"
 }
 
+# keep_snap FILE DIR: a copy of checkpoint FILE in DIR, named by its time, so that a
+# checkpoint seen twice is kept once.
+keep_snap() {
+  cp "$1" "$2/snap-$(stat -c %Y "$1").safetensors"
+}
+
+# split_parts FILE PREFIX SUM: FILE in 15 MB parts PREFIX.partNN (the device tool returns
+# files of 16 MiB at most), its hash in SUM; `join_parts` undoes it.
+split_parts() {
+  split -b 15M -d "$1" "$2.part"
+  sha256sum "$1" | cut -d' ' -f1 >"$3"
+}
+
 run() {
   local out="${OUT:?set OUT to the folder that comes back}"
   local dev="${GLLMM_TRAIN_DEVICE:-cuda}"
@@ -98,9 +111,9 @@ run() {
   local run_dir="$GLLMM_HOME/run" lr="${LR:-1e-4}"
   # A checkpoint left there is resumed instead of the packed start weights: wanted only
   # with RESUME=1, for a second call on a machine still warm from the first.
-  local snaps="$GLLMM_HOME/snaps"
+  local snaps="$GLLMM_HOME/snaps" ckpt="$run_dir/checkpoint.safetensors" snapper=""
   if [[ "${RESUME:-0}" == 1 ]]; then
-    [[ -f "$run_dir/checkpoint.safetensors" ]] ||
+    [[ -f "$ckpt" ]] ||
       { echo "gpu-train: RESUME=1 but no run at $run_dir (a fresh machine?)" >&2; exit 3; }
   else
     rm -rf "$run_dir" "$snaps"
@@ -121,12 +134,10 @@ run() {
   fi
   local weights=()
   [[ -n "${LAMBDA_WEIGHTS:-}" ]] && weights=(--lambda-weights "$LAMBDA_WEIGHTS")
-  local ckpt="$run_dir/checkpoint.safetensors" snapper=""
   if [[ -n "${SNAP_S:-}" ]]; then
     mkdir -p "$snaps"
-    # Named by the checkpoint's time, so a checkpoint seen twice is kept once.
     (sleep "${SNAP_AFTER:-0}"; while sleep "$SNAP_S"; do
-      [[ -f "$ckpt" ]] && cp "$ckpt" "$snaps/snap-$(stat -c %Y "$ckpt").safetensors"
+      [[ -f "$ckpt" ]] && keep_snap "$ckpt" "$snaps"
     done) &
     snapper=$!
   fi
@@ -140,16 +151,14 @@ run() {
   mv "$out/train.log" "$meta/"
   cp "$run_dir/train.csv" "$meta/"
   [[ -f "$run_dir/val.csv" ]] && cp "$run_dir/val.csv" "$meta/"
-  split -b 15M -d "$ckpt" "$out/checkpoint.part"
-  sha256sum "$ckpt" | cut -d' ' -f1 >"$meta/checkpoint.sha256"
+  split_parts "$ckpt" "$out/checkpoint" "$meta/checkpoint.sha256"
   if [[ -n "${SNAP_S:-}" ]]; then
-    cp "$ckpt" "$snaps/snap-$(stat -c %Y "$ckpt").safetensors"
+    keep_snap "$ckpt" "$snaps"
     ls "$snaps" >"$meta/snaps.txt"
     rm -rf "$GLLMM_HOME/avg"
     "$bin" export "$snaps"/*.safetensors -o "$GLLMM_HOME/avg" 2>&1 | tee "$meta/export.log"
     cp "$GLLMM_HOME/avg/manifest.json" "$meta/avg-manifest.json"
-    split -b 15M -d "$GLLMM_HOME/avg/model.safetensors" "$out/avg.part"
-    sha256sum "$GLLMM_HOME/avg/model.safetensors" | cut -d' ' -f1 >"$meta/avg.sha256"
+    split_parts "$GLLMM_HOME/avg/model.safetensors" "$out/avg" "$meta/avg.sha256"
   fi
   # Few files come back, so the small ones travel as one.
   tar -C "$meta" -cf "$out/meta.tar" .
